@@ -1,0 +1,28 @@
+# Two entry points (see README): `make demo` runs the notebook series on the embedded data with the
+# quick preset; `make test` runs the test suite. Both create .venv and install the kit on first use.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PRESET ?= quick
+
+.PHONY: demo test bench setup clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[notebooks,test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) -m fapkit.series --preset $(PRESET)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m fapkit.bench
+
+clean:
+	rm -rf build results figures runs data/cache

@@ -1,0 +1,163 @@
+"""Typed run configuration, presets and the validation every entry point goes through."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from .models import ARCHITECTURES, check_arch
+
+METHODS = ("normal", "adv_debias", "scratch", "sgdp", "lmw", "fair_sgdp", "fair_lmw", "faprune")
+METHOD_TITLES = {
+    "normal": "Normal training", "adv_debias": "Adversarial Debiasing", "scratch": "Train from Scratch",
+    "sgdp": "SGDP", "lmw": "LMW", "fair_sgdp": "Fair-SGDP", "fair_lmw": "Fair-LMW", "faprune": "Ours (FAPrune)",
+}
+DATASETS = ("synth", "celeba", "lfw")
+PRESETS = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, which attributes, and at what size. `n_*` = None keeps the dataset's own split sizes."""
+
+    name: str = "synth"
+    target: str = "Attractive"
+    sensitive: str = "Male"
+    size: int = 32
+    root: str | None = None
+    n_train: int | None = None
+    n_valid: int | None = None
+    n_test: int | None = None
+    correlation: float | None = None   # synth only: train-split target/sensitive correlation
+    label_noise: float = 0.0           # synth only
+    data_seed: int = 0                 # synth only: generator seed
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run. Epoch counts: `pretrain_epochs` for the dense model the
+    pruning methods start from (and for Normal training itself), `epochs` for the method's own stage."""
+
+    method: str = "faprune"
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: str = "resnet18"
+    ratio: float = 0.8                 # fraction of prunable weights removed
+    alpha: float = 0.0                 # L_D = α·L_DI + (1−α)·L_DEO
+    lam: float = 1.0                   # λ: weight of the adversarial term (also the debiasing adversary weight)
+    init: Literal["pretrained", "random"] = "pretrained"
+    scope: Literal["layer", "global"] = "layer"
+    generator_form: Literal["paper", "confusion"] = "paper"
+    epochs: int = 3
+    pretrain_epochs: int = 4
+    batch_size: int = 64
+    lr: float = 1e-3                   # Adam, weights
+    score_lr: float = 1e-2             # Adam, mask scores
+    disc_lr: float = 1e-3              # Adam, discriminator (paper: 1e-3)
+    disc_hidden: int = 8               # paper: one hidden layer of 8 units
+    weight_decay: float = 0.0
+    seed: int = 0
+    weights: str | None = None         # optional local dense state_dict to start from
+    device: str = "cpu"
+    preset: str = "quick"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_PRESET_VALUES: dict[str, dict[str, Any]] = {
+    # Tiny CNN at 16×16 on a few hundred images: seconds per method; for tests and CI notebook runs.
+    "smoke": dict(arch="small_cnn", epochs=1, pretrain_epochs=2, lr=3e-3, score_lr=1e-2,
+                  data=dict(size=16, n_train=512, n_valid=256, n_test=256)),
+    # ResNet18 at 32×32 on SynthFaces: all eight methods in a few minutes on a 2-core CPU.
+    "quick": dict(arch="resnet18", epochs=3, pretrain_epochs=4, lr=1e-3, score_lr=1e-2,
+                  data=dict(size=32, n_train=3000, n_valid=1000, n_test=1000)),
+    # The paper's settings (ResNet18, Adam lr 1e-4, batch 64, 30 pretraining epochs); meant for a GPU and CelebA.
+    "paper": dict(arch="resnet18", epochs=10, pretrain_epochs=30, lr=1e-4, score_lr=1e-2, batch_size=64,
+                  device="auto", data=dict(name="celeba", size=128)),
+}
+
+
+def make_config(method: str = "faprune", *, preset: str = "quick", **overrides: Any) -> RunConfig:
+    """A validated RunConfig: preset values, then `overrides` (data fields may be given flat, e.g. target=...)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(_PRESET_VALUES[preset])
+    data_values = dict(values.pop("data"))
+    data_names = {f.name for f in fields(DataConfig)}
+    run_names = {f.name for f in fields(RunConfig)} - {"data", "method", "preset"}
+    if "dataset" in overrides:
+        overrides["name"] = overrides.pop("dataset")
+    for key, value in overrides.items():
+        if value is None and key not in ("weights", "root", "correlation", "n_train", "n_valid", "n_test"):
+            continue  # None means "keep the preset's value"
+        if key in data_names:
+            data_values[key] = value
+        elif key in run_names:
+            values[key] = value
+        else:
+            allowed = sorted(run_names | data_names | {"dataset"})
+            raise ValueError(f"unknown setting {key!r}; allowed settings: {', '.join(allowed)}")
+    cfg = RunConfig(method=method, preset=preset, data=DataConfig(**data_values), **values)
+    validate(cfg)
+    return cfg
+
+
+def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
+    if not ok:
+        wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    for name in ("ratio", "alpha", "lam", "lr", "score_lr", "disc_lr", "weight_decay"):
+        _check_type(name, getattr(cfg, name), (int, float))
+    for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden", "seed"):
+        _check_type(name, getattr(cfg, name), int)
+    if not 0.0 <= cfg.ratio < 1.0:
+        raise ValueError(f"pruning ratio must be in [0, 1) (fraction of weights removed), got {cfg.ratio}")
+    if not 0.0 <= cfg.alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1] (1: DI only, 0: DEO only), got {cfg.alpha}")
+    if cfg.lam < 0:
+        raise ValueError(f"lam (λ) must be >= 0, got {cfg.lam}")
+    for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("lr", "score_lr", "disc_lr"):
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
+    if cfg.init not in ("pretrained", "random"):
+        raise ValueError(f"init must be 'pretrained' or 'random', got {cfg.init!r}")
+    if cfg.init == "random" and cfg.method not in ("sgdp", "faprune"):
+        raise ValueError(f"init='random' (random-init subnetwork search) applies to 'sgdp' and 'faprune', not {cfg.method!r}")
+    if cfg.scope not in ("layer", "global"):
+        raise ValueError(f"scope must be 'layer' or 'global', got {cfg.scope!r}")
+    if cfg.generator_form not in ("paper", "confusion"):
+        raise ValueError(f"generator_form must be 'paper' or 'confusion', got {cfg.generator_form!r}")
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    d = cfg.data
+    if d.name not in DATASETS:
+        raise ValueError(f"unknown dataset {d.name!r}; choose one of {', '.join(DATASETS)}")
+    _check_type("size", d.size, int)
+    check_arch(cfg.arch, d.size)
+    if d.target == d.sensitive:
+        raise ValueError(f"target and sensitive attribute must differ, both are {d.target!r}")
+    for name in ("n_train", "n_valid", "n_test"):
+        n = getattr(d, name)
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"{name} must be a positive int or None, got {n!r}")
+    if d.correlation is not None and not 0.0 <= d.correlation <= 1.0:
+        raise ValueError(f"correlation must be in [0, 1] or None, got {d.correlation}")
+    if not 0.0 <= d.label_noise < 0.5:
+        raise ValueError(f"label_noise must be in [0, 0.5), got {d.label_noise}")
+    if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {cfg.device!r}")
+
+
+def with_method(cfg: RunConfig, method: str, **changes: Any) -> RunConfig:
+    """The same settings for another method (used to build the stages a method starts from)."""
+    return replace(cfg, method=method, **changes)

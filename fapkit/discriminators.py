@@ -1,0 +1,100 @@
+"""The DI and DEO discriminators of FAPrune (paper Eq. 3–5) and the adversarial-debiasing update.
+
+A discriminator reads the predicted probability p = σ(logit) of the classifier and tries to
+recover the sensitive attribute z:
+
+* DI head ``D``: predicts z from p alone. If it cannot, ŷ ⟂ z (demographic parity, DI → 1).
+* DEO heads ``D_{z|y=0}``, ``D_{z|y=1}``: one per value of the target y, each predicting z from p
+  among the samples of its y. If they cannot, ŷ ⟂ z | y (equalized odds, DEO → 0).
+
+Each head is an MLP with one hidden layer (8 units by default), trained with Adam (lr 1e-3).
+Losses are binary cross-entropies averaged over the batch, so Eq. 3/4's Σ_cells Σ_i (1/m) log D
+is the negative of our mean BCE; the mixed loss is L_D = α·L_DI + (1−α)·L_DEO (Eq. 5).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+GeneratorForm = Literal["paper", "confusion"]
+
+
+def _head(hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+
+class FairnessDiscriminator(nn.Module):
+    """DI head plus one DEO head per target value, mixed by α (α=1: DI only, α=0: DEO only)."""
+
+    def __init__(self, alpha: float, hidden: int = 8) -> None:
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if hidden < 1:
+            raise ValueError(f"discriminator hidden units must be >= 1, got {hidden}")
+        self.alpha = float(alpha)
+        self.di = _head(hidden)
+        self.deo = nn.ModuleList([_head(hidden), _head(hidden)])  # D_{z|y=0}, D_{z|y=1}
+
+    def logits(self, prob: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z-logits of the DI head and of the DEO head matching each sample's y; shapes [B]."""
+        p = prob.reshape(-1, 1)
+        di = self.di(p).squeeze(1)
+        deo = torch.where(y.reshape(-1).bool(), self.deo[1](p).squeeze(1), self.deo[0](p).squeeze(1))
+        return di, deo
+
+    def loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_DI, L_DEO (mean BCE for predicting z) and the mixture L_D = α·L_DI + (1−α)·L_DEO."""
+        di_logit, deo_logit = self.logits(prob, y)
+        zf = z.reshape(-1).float()
+        l_di = F.binary_cross_entropy_with_logits(di_logit, zf)
+        l_deo = F.binary_cross_entropy_with_logits(deo_logit, zf)
+        return {"l_di": l_di, "l_deo": l_deo, "l_d": self.alpha * l_di + (1.0 - self.alpha) * l_deo}
+
+    def confusion_loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the heads against the base rate of z (per y cell for DEO).
+
+        Minimising it pushes D towards being uninformed (predicting the prior) instead of
+        confidently wrong, which is what maximising L_D (the paper's form) can also achieve.
+        """
+        di_logit, deo_logit = self.logits(prob, y)
+        zf, yb = z.reshape(-1).float(), y.reshape(-1).bool()
+        base = zf.mean().expand_as(zf)
+        cell_rate = torch.where(yb, zf[yb].mean() if yb.any() else zf.mean(),
+                                zf[~yb].mean() if (~yb).any() else zf.mean())
+        l_di = F.binary_cross_entropy_with_logits(di_logit, base)
+        l_deo = F.binary_cross_entropy_with_logits(deo_logit, cell_rate)
+        return self.alpha * l_di + (1.0 - self.alpha) * l_deo
+
+
+def generator_fairness_term(disc: FairnessDiscriminator, prob: torch.Tensor, y: torch.Tensor,
+                            z: torch.Tensor, form: GeneratorForm = "paper") -> torch.Tensor:
+    """The fairness part of the generator loss, to be *added* to the classification loss with weight λ.
+
+    ``paper``: −L_D (Eq. 6: the generator maximises the discriminator's loss).
+    ``confusion``: the discriminator's cross-entropy against the base rate of z.
+    """
+    if form == "paper":
+        return -disc.loss(prob, y, z)["l_d"]
+    if form == "confusion":
+        return disc.confusion_loss(prob, y, z)
+    raise ValueError(f"unknown generator form {form!r}; choose 'paper' or 'confusion'")
+
+
+def project_out(grad: torch.Tensor, adv_grad: torch.Tensor, adv_weight: float, eps: float = 1e-12) -> torch.Tensor:
+    """Zhang, Lemoine & Mitchell (2018) predictor update direction for one parameter tensor.
+
+    g − proj_h(g) − a·h with proj_h(g) = (⟨g, h⟩ / ⟨h, h⟩)·h, where g is the predictor's gradient,
+    h the gradient of the adversary's loss w.r.t. the same parameter and a the adversary weight.
+    The inner products run over the *whole* tensor (element-wise product, summed), so a conv
+    kernel [out, in, kh, kw] is treated as one vector; a known library bug used ``torch.inner``,
+    which contracts only the last axis for such tensors.
+    """
+    h_norm2 = (adv_grad * adv_grad).sum()
+    if h_norm2 <= eps:
+        return grad.clone()
+    proj = (grad * adv_grad).sum() / h_norm2 * adv_grad
+    return grad - proj - adv_weight * adv_grad

@@ -1,0 +1,294 @@
+"""The paper's eight methods (tables 2–3), each one call: `fapkit.run(method, ...)`.
+
+=============  ==================================================================  =====================
+method         what happens                                                        what trains
+=============  ==================================================================  =====================
+normal         dense model from random init, cross-entropy, `pretrain_epochs`      weights, biases, BN
+adv_debias     the normal model, then `epochs` of Adversarial Debiasing            weights, biases, BN
+               (Zhang et al. 2018; adversary = the DI/DEO discriminator, α mix)
+scratch        random init + random fixed mask at `ratio`, cross-entropy for        unpruned weights, BN
+               `pretrain_epochs + epochs` (the same budget as pretrain + prune)
+sgdp           the normal model, learnable score mask (edge-popup, HYDRA init),     mask scores only
+               cross-entropy, `epochs`
+lmw            the normal model, layer-wise magnitude mask (Han 2015), fine-tune   unpruned weights, BN
+fair_sgdp      sgdp started from the adv_debias model                              mask scores only
+fair_lmw       lmw started from the adv_debias model                               unpruned weights, BN
+faprune        the normal model, score mask trained adversarially against the      mask scores only
+               DI/DEO discriminator (Algorithm 1), `epochs`
+=============  ==================================================================  =====================
+
+In the score modes the weights, biases and BN affine parameters stay frozen; BN running statistics
+keep updating in train mode so they follow the masked network. With ``init="random"`` (random-init
+fair subnetwork search, sgdp/faprune only) the frozen weights are the architecture's default random
+init and BN's affine parameters stay at 1/0, i.e. non-affine BN as in edge-popup.
+
+Every stage is cached under ``runs/`` by a key over the settings that stage reads (see
+`stage_key`) and the kit's version, so e.g. SGDP, LMW and FAPrune reuse one pretrained dense model.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .config import RunConfig, make_config
+from .data import load as load_dataset
+from .data import make_loader
+from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
+from .metrics import evaluate
+from .models import build_model
+from .records import load_json, load_torch, save_json, save_torch, stable_hash
+from .train import Stage, fit
+
+# The settings each stage reads; a stage's cache key hashes exactly these (plus its parent's key).
+_COMMON = ("data", "arch", "batch_size", "seed", "weights", "device")
+_STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "normal": _COMMON + ("pretrain_epochs", "lr", "weight_decay"),
+    "adv_debias": ("epochs", "lr", "weight_decay", "alpha", "lam", "disc_lr", "disc_hidden"),
+    "scratch": _COMMON + ("ratio", "scope", "pretrain_epochs", "epochs", "lr", "weight_decay"),
+    "sgdp": ("ratio", "scope", "epochs", "score_lr", "init"),
+    "lmw": ("ratio", "scope", "epochs", "lr", "weight_decay"),
+    "faprune": ("ratio", "scope", "epochs", "score_lr", "init", "alpha", "lam", "disc_lr", "disc_hidden",
+                "generator_form"),
+}
+_PARENT = {"adv_debias": "normal", "sgdp": "normal", "lmw": "normal", "faprune": "normal",
+           "fair_sgdp": "adv_debias", "fair_lmw": "adv_debias"}
+_STAGE_OF = {"fair_sgdp": "sgdp", "fair_lmw": "lmw"}
+
+
+@dataclass
+class RunResult:
+    """What a method returns: test-split metrics, achieved pruning ratio, history, model, config."""
+
+    method: str
+    config: RunConfig
+    metrics: dict[str, Any]
+    ratio: float                       # achieved fraction of prunable weights removed
+    ratio_all: float                   # the same over all parameters
+    history: list[dict[str, Any]]
+    model: nn.Module | None = field(repr=False, default=None)
+    run_dir: str | None = None
+    seconds: float = 0.0
+    layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def acc(self) -> float:
+        return self.metrics["acc"]
+
+    @property
+    def di(self) -> float:
+        return self.metrics["di"]
+
+    @property
+    def deo(self) -> float:
+        return self.metrics["deo"]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: everything but the model."""
+        m = self.metrics
+        return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
+                "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
+                "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
+                "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
+                "history": self.history, "layers": self.layers}
+
+
+def stage_key(stage: str, cfg: RunConfig) -> str:
+    """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
+    own = _STAGE_OF.get(stage, stage)
+    parent = _PARENT.get(stage)
+    if own in ("sgdp", "faprune") and cfg.init == "random":
+        parent = None  # random-init search starts from the seeded random init, not a trained model
+    payload: dict[str, Any] = {"stage": own, "version": __version__,
+                               **{name: getattr(cfg, name) for name in _STAGE_FIELDS[own]}}
+    if parent is None:
+        payload.update({name: getattr(cfg, name) for name in _COMMON})
+        payload["data"] = cfg.data.__dict__
+    else:
+        payload["parent"] = stage_key(parent, cfg)
+    if "data" in payload and not isinstance(payload["data"], dict):
+        payload["data"] = cfg.data.__dict__
+    return stable_hash(payload)
+
+
+@dataclass
+class _Context:
+    """Per-call state: config, loaders, where runs live, and whether the cache may be used."""
+
+    cfg: RunConfig
+    train: Iterable
+    valid: Iterable
+    test: Iterable
+    runs_dir: Path
+    progress: bool
+    user_model: nn.Module | None
+    cache: bool
+    device: torch.device
+
+
+def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | None = None,
+        train: Iterable | None = None, valid: Iterable | None = None, test: Iterable | None = None,
+        progress: bool = False, runs_dir: str | Path = "runs", **settings: Any) -> RunResult:
+    """Run one method of the paper and return its test-split result.
+
+    Settings (see `fapkit.config.RunConfig`): dataset, target, sensitive, size, arch, ratio, alpha,
+    lam, epochs, pretrain_epochs, seed, init, scope, ... on top of a preset ("smoke", "quick",
+    "paper"). Pass `model=` (any nn.Module with one logit, randomly initialised) and/or
+    `train=`/`valid=`/`test=` loaders of (x, y, z) batches to use your own; such runs are not cached.
+    """
+    cfg = make_config(method, preset=preset, **settings)
+    if (train is None) != (valid is None) or (train is None) != (test is None):
+        raise ValueError("pass all three of train=, valid=, test= loaders, or none of them")
+    user_data = train is not None
+    if not user_data:
+        train, valid, test = _dataset_loaders(cfg)
+    device = _device(cfg.device)
+    ctx = _Context(cfg, train, valid, test, Path(runs_dir), progress, model,
+                   cache=model is None and not user_data, device=device)
+    start = time.perf_counter()
+    result = _run_stage(method, ctx)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available here; use device='cpu'")
+    return torch.device(name)
+
+
+def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable]:
+    d = cfg.data
+    loaders = []
+    for split, n in (("train", d.n_train), ("valid", d.n_valid), ("test", d.n_test)):
+        extra: dict[str, Any] = {}
+        if d.name == "synth":
+            extra = dict(n=n, correlation=d.correlation, label_noise=d.label_noise, seed=d.data_seed)
+        ds = load_dataset(d.name, split=split, target=d.target, sensitive=d.sensitive, size=d.size,
+                          root=d.root, **extra)
+        if d.name != "synth" and n is not None and n < len(ds):
+            ds = ds.subset(n)
+        _require_both_groups(ds, split)
+        loaders.append(make_loader(ds, cfg.batch_size, shuffle=split == "train", seed=cfg.seed))
+    return tuple(loaders)  # type: ignore[return-value]
+
+
+def _require_both_groups(ds: Any, split: str) -> None:
+    z = getattr(ds, "z", None)
+    if z is not None and len(z) and len(torch.unique(z)) < 2:
+        raise ValueError(f"the {split} split has only sensitive group {int(z[0])}; "
+                         "DI and DEO need samples from both groups 0 and 1")
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _run_stage(method: str, ctx: _Context) -> RunResult:
+    """Return the cached result of `method` or compute it (and its parents) now."""
+    cfg = ctx.cfg
+    run_dir = ctx.runs_dir / f"{method}-{stage_key(method, cfg)}" if ctx.cache else \
+        ctx.runs_dir / f"{method}-uncached-{time.strftime('%Y%m%d-%H%M%S')}-{id(ctx):x}"
+    record_path, model_path = run_dir / "record.json", run_dir / "model.pt"
+    if ctx.cache and record_path.exists() and model_path.exists():
+        return _load_result(method, cfg, run_dir)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model, masker, history = _train_method(method, ctx, run_dir)
+    metrics = evaluate(model, ctx.test, device=ctx.device)
+    if masker is not None:
+        summary = masker.summary()
+        layers = masker.report().to_dict("records")
+        plain = masker.export()
+    else:
+        summary, layers, plain = {"ratio": 0.0, "ratio_all": 0.0}, [], model
+    plain = plain.cpu().eval()
+    result = RunResult(method, cfg, metrics, float(summary["ratio"]), float(summary["ratio_all"]), history,
+                       plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers])
+    save_torch(model_path, plain.state_dict())
+    record = result.summary()
+    save_json(record_path, record)
+    (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # the finished record supersedes it
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _load_result(method: str, cfg: RunConfig, run_dir: Path) -> RunResult:
+    record = load_json(run_dir / "record.json")
+    model = build_model(cfg.arch)
+    state = load_torch(run_dir / "model.pt")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"cached model {run_dir / 'model.pt'} does not fit architecture {cfg.arch}; "
+                         "delete the run folder to recompute") from err
+    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
+    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], model.eval(),
+                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []))
+
+
+def _fresh_model(ctx: _Context) -> nn.Module:
+    """A seeded random init: the user's model (copied, so repeated runs start alike) or `arch`."""
+    if ctx.user_model is not None:
+        import copy
+        return copy.deepcopy(ctx.user_model)
+    return build_model(ctx.cfg.arch, seed=ctx.cfg.seed)
+
+
+def _parent_model(method: str, ctx: _Context) -> nn.Module:
+    parent = _PARENT[method]
+    return _run_stage(parent, ctx).model  # type: ignore[return-value]
+
+
+def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
+    cfg = ctx.cfg
+    common = dict(workdir=run_dir, progress=ctx.progress, device=ctx.device, seed=cfg.seed, desc=method)
+    if method == "normal":
+        model = _fresh_model(ctx)
+        if cfg.weights is not None and ctx.user_model is None:
+            model = build_model(cfg.arch, weights=cfg.weights)
+        stage = Stage("ce", cfg.pretrain_epochs, cfg.lr, cfg.weight_decay)
+        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.valid, stage, **common)
+    if method == "adv_debias":
+        model = _parent_model(method, ctx)
+        stage = Stage("debias", cfg.epochs, cfg.lr, cfg.weight_decay, cfg.alpha, cfg.lam, cfg.disc_lr, cfg.disc_hidden)
+        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.valid, stage, **common)
+    if method in ("scratch", "lmw", "fair_lmw"):
+        if method == "scratch":
+            model = _fresh_model(ctx)
+            masks = random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope)
+            epochs = cfg.pretrain_epochs + cfg.epochs
+        else:
+            model = _parent_model(method, ctx)
+            masks = magnitude_masks(model, cfg.ratio, scope=cfg.scope)
+            epochs = cfg.epochs
+        masker = attach_fixed(model, masks)
+        stage = Stage("ce", epochs, cfg.lr, cfg.weight_decay)
+        params = [p for p in model.parameters() if p.requires_grad]
+        return model, masker, fit(model, params, ctx.train, ctx.valid, stage, masker=masker, **common)
+    if method in ("sgdp", "fair_sgdp", "faprune"):
+        if cfg.init == "random":
+            model, init = _fresh_model(ctx), "random"
+        else:
+            model, init = _parent_model(method, ctx), "magnitude"
+        for p in model.parameters():
+            p.requires_grad_(False)  # score modes: only the mask scores learn
+        masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
+        if method == "faprune":
+            stage = Stage("faprune", cfg.epochs, cfg.score_lr, 0.0, cfg.alpha, cfg.lam, cfg.disc_lr, cfg.disc_hidden,
+                          cfg.generator_form)
+        else:
+            stage = Stage("ce", cfg.epochs, cfg.score_lr)
+        return model, masker, fit(model, masker.score_parameters(), ctx.train, ctx.valid, stage, masker=masker, **common)
+    raise ValueError(f"unknown method {method!r}")

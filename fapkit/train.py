@@ -1,0 +1,214 @@
+"""The one training loop behind every method.
+
+A *stage* trains some parameters of a model for a number of epochs with one of three steps:
+
+* ``ce``      — minimise the classification loss (normal training, fine-tuning, score learning);
+* ``faprune`` — Algorithm 1: a discriminator step on L_D = α·L_DI + (1−α)·L_DEO, then a step of
+  the trainable parameters (the mask scores) on L_G = CE − λ·L_D (or the "confusion" form);
+* ``debias``  — Adversarial Debiasing (Zhang et al. 2018): an adversary step, then a predictor
+  step along ∇L_P − proj_{∇L_A}∇L_P − λ·∇L_A, per parameter tensor.
+
+Which parameters train is the caller's choice (see `fapkit.methods`); the loop only steps the
+parameters it is given. After every epoch it evaluates on the validation loader, appends the
+metrics to the history, and writes a checkpoint atomically, so a killed run resumes from its last
+completed epoch. A non-finite loss stops the run with the epoch, step and value.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .discriminators import FairnessDiscriminator, generator_fairness_term, project_out
+from .metrics import evaluate
+from .records import load_torch, save_torch
+
+StepKind = Literal["ce", "faprune", "debias"]
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How one stage trains: the step kind, epochs, Adam learning rate and adversary settings."""
+
+    kind: StepKind
+    epochs: int
+    lr: float
+    weight_decay: float = 0.0
+    alpha: float = 0.0
+    lam: float = 1.0
+    disc_lr: float = 1e-3
+    disc_hidden: int = 8
+    generator_form: Literal["paper", "confusion"] = "paper"
+
+    @property
+    def adversarial(self) -> bool:
+        return self.kind in ("faprune", "debias")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss; the last completed epoch's checkpoint is left intact."""
+
+
+def _check_batch(y: torch.Tensor, z: torch.Tensor) -> None:
+    for name, t in (("labels y", y), ("sensitive values z", z)):
+        bad = t[(t != 0) & (t != 1)]
+        if bad.numel():
+            raise ValueError(f"{name} must be binary 0/1, found {sorted(set(bad.unique().tolist()))[:5]}")
+
+
+def _batch_to(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+        raise ValueError("a training loader must yield (x, y, z) batches")
+    x, y, z = (torch.as_tensor(t).to(device) for t in batch)
+    return x, y.reshape(-1), z.reshape(-1)
+
+
+def _finite(value: torch.Tensor, epoch: int, step: int, name: str) -> None:
+    if not torch.isfinite(value):
+        raise NonFiniteLossError(f"non-finite {name} {value.item()} at epoch {epoch}, step {step}; "
+                                 "the checkpoint of the last completed epoch is kept")
+
+
+def ce_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    logit = model(x).reshape(-1)
+    loss = F.binary_cross_entropy_with_logits(logit, y.float())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": loss.detach()}
+
+
+def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDiscriminator,
+                 disc_opt: torch.optim.Optimizer, stage: Stage,
+                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G."""
+    logit = model(x).reshape(-1)
+    prob = torch.sigmoid(logit)
+    d_losses = disc.loss(prob.detach(), y, z)           # lines 4–7: D ← D − η∇L_D
+    disc_opt.zero_grad(set_to_none=True)
+    d_losses["l_d"].backward()
+    disc_opt.step()
+    ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
+    fair = generator_fairness_term(disc, prob, y, z, stage.generator_form)
+    loss = ce + stage.lam * fair
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": loss.detach(), "ce": ce.detach(), "l_d": d_losses["l_d"].detach(),
+            "l_di": d_losses["l_di"].detach(), "l_deo": d_losses["l_deo"].detach()}
+
+
+def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
+                disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer, stage: Stage,
+                x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Adversarial Debiasing: adversary step, then the projected predictor step."""
+    logit = model(x).reshape(-1)
+    prob = torch.sigmoid(logit)
+    a_losses = disc.loss(prob.detach(), y, z)
+    disc_opt.zero_grad(set_to_none=True)
+    a_losses["l_d"].backward()
+    disc_opt.step()
+    l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
+    l_adv = disc.loss(prob, y, z)["l_d"]
+    g_pred = torch.autograd.grad(l_pred, params, retain_graph=True, allow_unused=True)
+    g_adv = torch.autograd.grad(l_adv, params, allow_unused=True)
+    for p, g, h in zip(params, g_pred, g_adv):
+        if g is None:
+            p.grad = None
+        else:
+            p.grad = g if h is None else project_out(g, h, stage.lam)
+    opt.step()
+    return {"loss": l_pred.detach(), "ce": l_pred.detach(), "l_d": a_losses["l_d"].detach(),
+            "l_di": a_losses["l_di"].detach(), "l_deo": a_losses["l_deo"].detach()}
+
+
+def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,
+        stage: Stage, *, masker: Any = None, workdir: str | Path | None = None, progress: bool = False,
+        device: str | torch.device = "cpu", seed: int = 0, desc: str = "train") -> list[dict[str, Any]]:
+    """Train `params` of `model` for `stage.epochs` epochs; return the per-epoch history.
+
+    With `workdir`, a checkpoint is written after every epoch and a later call with the same
+    workdir resumes after the last completed epoch (same data order, same optimizer state).
+    """
+    device = torch.device(device)
+    model.to(device)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    if masker is not None and getattr(masker, "kind", None) == "fixed":
+        masker.bind(opt)  # pruned weights stay exactly zero through momentum and weight decay
+    disc = disc_opt = None
+    if stage.adversarial:
+        disc = FairnessDiscriminator(stage.alpha, stage.disc_hidden).to(device)
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=stage.disc_lr)
+
+    history: list[dict[str, Any]] = []
+    start = 0
+    ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        state = load_torch(ckpt_path)
+        if state.get("stage") != asdict(stage):
+            raise ValueError(f"checkpoint {ckpt_path} belongs to another stage {state.get('stage')}; delete it to restart")
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {str(err).splitlines()[0]}") from err
+        opt.load_state_dict(state["opt"])
+        if disc is not None:
+            disc.load_state_dict(state["disc"])
+            disc_opt.load_state_dict(state["disc_opt"])
+        torch.set_rng_state(state["rng"])
+        start, history = state["epoch"], state["history"]
+    initial_masks = masker.masks() if masker is not None and getattr(masker, "kind", None) == "scores" else None
+
+    for epoch in range(start, stage.epochs):
+        if hasattr(train_loader, "epoch"):
+            train_loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
+        model.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
+        for step, batch in enumerate(bar):
+            x, y, z = _batch_to(batch, device)
+            if epoch == start and step == 0:
+                _check_batch(y, z)
+            if stage.kind == "ce":
+                out = ce_step(model, opt, x, y)
+            elif stage.kind == "faprune":
+                out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z)
+            else:
+                out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z)
+            _finite(out["loss"], epoch, step, "loss")
+            for key, value in out.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            steps += 1
+            if progress:
+                bar.set_postfix(loss=f"{float(out['loss']):.3f}")
+        if steps == 0:
+            raise ValueError("the training loader yielded no batches")
+        record: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v / steps for k, v in sums.items()}}
+        val = evaluate(model, valid_loader, device=device)
+        record.update({f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")})
+        if initial_masks is not None:
+            record["mask_changed"] = _fraction_changed(initial_masks, masker.masks())
+        history.append(record)
+        if ckpt_path is not None:
+            save_torch(ckpt_path, {
+                "stage": asdict(stage), "epoch": epoch + 1, "history": history, "rng": torch.get_rng_state(),
+                "model": model.state_dict(), "opt": opt.state_dict(),
+                "disc": disc.state_dict() if disc is not None else None,
+                "disc_opt": disc_opt.state_dict() if disc_opt is not None else None,
+            })
+    return history
+
+
+def _fraction_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:
+    """Share of kept weights at the start that are no longer kept (how far the mask moved)."""
+    kept = sum(int(m.sum()) for m in before.values())
+    moved = sum(int((before[k] & ~after[k]).sum()) for k in before)
+    return moved / max(kept, 1)

@@ -1,0 +1,384 @@
+"""Tests for fapkit.metrics: hand-computed values, fairlearn cross-checks, input handling, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fapkit.metrics import (
+    disparate_impact,
+    equalized_odds,
+    evaluate,
+    fairness_report,
+    group_rates,
+)
+
+# A hand-built example, worked out by hand:
+#   group 0 (4 samples): y = 1 1 0 0, ŷ = 1 0 1 0
+#       sel = 2/4, TPR = 1/2, FPR = 1/2, acc = 2/4
+#   group 1 (6 samples): y = 1 1 1 0 0 0, ŷ = 1 1 1 1 0 0
+#       sel = 4/6, TPR = 3/3, FPR = 1/3, acc = 5/6
+#   DI = (1/2) / (2/3) = 3/4
+#   ΔTPR = 1/2, ΔFPR = 1/6 -> sum 2/3, max 1/2, mean 1/3, tpr 1/2
+#   overall acc = 7/10, selection rate = 6/10
+Y = [1, 1, 0, 0, 1, 1, 1, 0, 0, 0]
+Z = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+P = [1, 0, 1, 0, 1, 1, 1, 1, 0, 0]
+
+
+# ---------------------------------------------------------------- hand-computed values
+
+
+def test_group_rates_hand_computed():
+    r = group_rates(Y, P, Z)
+    assert set(r) == {0, 1}
+    assert r[0] == pytest.approx(
+        {"count": 4, "selection_rate": 0.5, "tpr": 0.5, "fpr": 0.5, "accuracy": 0.5,
+         "n_pos": 2, "n_neg": 2}
+    )
+    assert r[1] == pytest.approx(
+        {"count": 6, "selection_rate": 4 / 6, "tpr": 1.0, "fpr": 1 / 3, "accuracy": 5 / 6,
+         "n_pos": 3, "n_neg": 3}
+    )
+
+
+def test_group_rates_undefined_rate_is_nan_not_error():
+    # group 0 has no y=1 samples and group 1 none at all: descriptive rates are nan
+    r = group_rates([0, 0], [1, 0], [0, 0])
+    assert math.isnan(r[0]["tpr"]) and r[0]["fpr"] == 0.5 and r[0]["n_pos"] == 0
+    assert r[1]["count"] == 0 and math.isnan(r[1]["selection_rate"])
+    assert math.isnan(r[1]["accuracy"])
+
+
+def test_disparate_impact_hand_computed():
+    assert disparate_impact(P, Z) == pytest.approx(0.75, abs=1e-12)
+    # symmetric in the group labels: min/max, never above 1
+    assert disparate_impact(P, [1 - v for v in Z]) == pytest.approx(0.75, abs=1e-12)
+    assert disparate_impact([1, 1, 1, 1], [0, 0, 1, 1]) == 1.0
+    assert disparate_impact([0, 0, 1, 0], [0, 0, 1, 1]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "kind, expected", [("sum", 2 / 3), ("max", 0.5), ("mean", 1 / 3), ("tpr", 0.5)]
+)
+def test_equalized_odds_hand_computed(kind, expected):
+    assert equalized_odds(Y, P, Z, kind=kind) == pytest.approx(expected, abs=1e-12)
+
+
+def test_equalized_odds_default_is_sum_and_perfect_classifier_is_zero():
+    assert equalized_odds(Y, P, Z) == pytest.approx(2 / 3, abs=1e-12)
+    for kind in ("sum", "max", "mean", "tpr"):
+        assert equalized_odds(Y, Y, Z, kind=kind) == 0.0
+    # maximal unfairness: group 0 always positive, group 1 always negative
+    y = [1, 0, 1, 0]
+    z = [0, 0, 1, 1]
+    p = [1, 1, 0, 0]
+    assert equalized_odds(y, p, z) == 2.0
+    assert equalized_odds(y, p, z, kind="max") == 1.0
+
+
+def test_fairness_report_hand_computed_and_json_safe():
+    rep = fairness_report(Y, P, Z)
+    assert rep["n"] == 10
+    assert rep["acc"] == pytest.approx(0.7)
+    assert rep["selection_rate"] == pytest.approx(0.6)
+    assert rep["di"] == pytest.approx(0.75)
+    assert rep["deo"] == pytest.approx(2 / 3)
+    assert rep["deo_max"] == pytest.approx(0.5)
+    assert rep["deo_mean"] == pytest.approx(1 / 3)
+    assert rep["deo_tpr"] == pytest.approx(0.5)
+    assert rep["groups"] == group_rates(Y, P, Z)
+    # plain Python types only, so json works and nothing is a numpy scalar
+    assert type(rep["n"]) is int
+    for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "selection_rate"):
+        assert type(rep[k]) is float, k
+    for g in (0, 1):
+        for k, v in rep["groups"][g].items():
+            assert type(v) is (int if k in ("count", "n_pos", "n_neg") else float), (g, k)
+    back = json.loads(json.dumps(rep))
+    assert back["deo"] == rep["deo"] and back["groups"]["1"]["tpr"] == 1.0
+
+
+# ---------------------------------------------------------------- DI edge case (0/0)
+
+
+def test_di_nan_with_warning_when_nobody_selected_matches_fairlearn():
+    fl = pytest.importorskip("fairlearn.metrics")
+    y, p, z = [0, 1, 0, 1], [0, 0, 0, 0], [0, 0, 1, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert math.isnan(fl.demographic_parity_ratio(y, p, sensitive_features=z))
+    with pytest.warns(RuntimeWarning, match="max selection rate is 0"):
+        assert math.isnan(disparate_impact(p, z))
+    with pytest.warns(RuntimeWarning):
+        assert math.isnan(fairness_report(y, p, z)["di"])
+
+
+# ---------------------------------------------------------------- fairlearn cross-check
+
+
+def _random_cases(n_cases: int = 240):
+    """Seeded random (y, ŷ, z) cases, many with very unbalanced groups and extreme rates."""
+    rng = np.random.default_rng(20240611)
+    sizes = [(3, 500), (500, 3), (1, 80), (2, 2), (20, 20), (50, 300), (200, 200), (7, 40)]
+    rates = [0.0, 0.005, 0.05, 0.3, 0.5, 0.7, 0.95, 0.995, 1.0]
+    moderate = [0.2, 0.35, 0.5, 0.65, 0.8]
+    for i in range(n_cases):
+        n0, n1 = sizes[i % len(sizes)]
+        z = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+        rng.shuffle(z)
+        # base rates: extreme in every third case, else moderate (so most DEOs are defined)
+        yr = rates if i % 3 == 0 else moderate
+        py = np.where(z == 0, rng.choice(yr), rng.choice(yr))
+        y = (rng.random(z.size) < py).astype(int)
+        # predictions: agree with y with a random accuracy, or ignore y entirely
+        if rng.random() < 0.5:
+            flip = rng.random(z.size) < rng.choice([0.0, 0.1, 0.4])
+            p = np.where(flip, 1 - y, y)
+        else:
+            pp = np.where(z == 0, rng.choice(rates), rng.choice(rates))
+            p = (rng.random(z.size) < pp).astype(int)
+        yield y, p, z
+
+
+def test_cross_check_with_fairlearn_on_random_cases():
+    fl = pytest.importorskip("fairlearn.metrics")
+    n_di = n_di_nan = n_eo = n_eo_undefined = 0
+    for y, p, z in _random_cases():
+        # ---- DI, defined whenever both groups are present and someone is selected
+        if p.sum() == 0:
+            with pytest.warns(RuntimeWarning):
+                assert math.isnan(disparate_impact(p, z))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                assert math.isnan(fl.demographic_parity_ratio(y, p, sensitive_features=z))
+            n_di_nan += 1
+        else:
+            expected = fl.demographic_parity_ratio(y, p, sensitive_features=z)
+            assert disparate_impact(p, z) == pytest.approx(expected, abs=1e-9)
+            n_di += 1
+        # ---- DEO, defined only if all four (y, z) cells have samples
+        cells = [(yv, g) for yv in (1, 0) for g in (0, 1)]
+        empty = [(yv, g) for yv, g in cells if not np.any((y == yv) & (z == g))]
+        if empty:
+            yv, g = empty[0]
+            rate = "TPR" if yv == 1 else "FPR"
+            with pytest.raises(ValueError, match=rf"no samples with y={yv}, z={g}: {rate} of group {g}"):
+                equalized_odds(y, p, z, kind="max")
+            n_eo_undefined += 1
+            continue
+        got_max = equalized_odds(y, p, z, kind="max")
+        got_mean = equalized_odds(y, p, z, kind="mean")
+        assert got_max == pytest.approx(
+            fl.equalized_odds_difference(y, p, sensitive_features=z), abs=1e-9
+        )
+        assert got_mean == pytest.approx(
+            fl.equalized_odds_difference(y, p, sensitive_features=z, agg="mean"), abs=1e-9
+        )
+        assert equalized_odds(y, p, z, kind="sum") == pytest.approx(2 * got_mean, abs=1e-12)
+        assert equalized_odds(y, p, z, kind="tpr") <= got_max + 1e-12
+        n_eo += 1
+    # the generator must really exercise every branch, and compare ≥100 cases
+    assert n_di >= 100 and n_eo >= 100, (n_di, n_eo)
+    assert n_di_nan >= 1 and n_eo_undefined >= 5, (n_di_nan, n_eo_undefined)
+
+
+# ---------------------------------------------------------------- input types
+
+
+def _variants(a):
+    """The same 0/1 data as list, bool list, numpy (int/float/bool) and torch (long/float/bool, [N,1])."""
+    arr = np.asarray(a)
+    return {
+        "list": list(a),
+        "bool_list": [bool(v) for v in a],
+        "np_int": arr.astype(np.int64),
+        "np_float": arr.astype(np.float32),
+        "np_bool": arr.astype(bool),
+        "np_col": arr.reshape(-1, 1),
+        "torch_long": torch.tensor(arr, dtype=torch.long),
+        "torch_float": torch.tensor(arr, dtype=torch.float64),
+        "torch_half": torch.tensor(arr, dtype=torch.bfloat16),
+        "torch_bool": torch.tensor(arr, dtype=torch.bool),
+        "torch_col": torch.tensor(arr, dtype=torch.float32).reshape(-1, 1),
+    }
+
+
+def test_list_numpy_torch_bool_inputs_agree():
+    expected = fairness_report(Y, P, Z)
+    vy, vp, vz = _variants(Y), _variants(P), _variants(Z)
+    for name in vy:
+        assert fairness_report(vy[name], vp[name], vz[name]) == expected, name
+        assert disparate_impact(vp[name], vz[name]) == expected["di"], name
+    # mixed types in one call
+    assert fairness_report(vy["torch_bool"], vp["np_float"], vz["list"]) == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_accepted():
+    t = lambda a: torch.tensor(a, device="cuda")  # noqa: E731
+    assert fairness_report(t(Y), t(P), t(Z)) == fairness_report(Y, P, Z)
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_length_mismatch_names_both_lengths():
+    with pytest.raises(ValueError, match=r"len\(y_true\)=10, len\(y_pred\)=9"):
+        equalized_odds(Y, P[:-1], Z)
+    with pytest.raises(ValueError, match=r"len\(y_true\)=10, len\(z\)=11"):
+        group_rates(Y, P, Z + [1])
+    with pytest.raises(ValueError, match=r"len\(y_pred\)=10, len\(z\)=3"):
+        disparate_impact(P, [0, 1, 0])
+
+
+def test_non_binary_values_listed():
+    with pytest.raises(ValueError, match=r"y_pred must hold only 0/1.*2 other distinct value\(s\): 2, -1$"):
+        disparate_impact([0, 1, 2, -1, 2], [0, 0, 1, 1, 1])
+    # more than five offenders: five shown, then an ellipsis
+    with pytest.raises(ValueError, match=r"z must hold only 0/1.*6 other.*: 2\.0, 3\.0, 4\.0, 5\.0, 0\.5, \.\.\.$"):
+        disparate_impact([0, 1, 1, 0, 1, 1, 0], [0, 2, 3, 4, 5, 0.5, 7])
+    with pytest.raises(ValueError, match=r"y_true must hold only 0/1.*nan"):
+        equalized_odds([0, 1, float("nan"), 1], [0, 1, 0, 1], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"y_true must hold only 0/1.*'a'"):
+        group_rates(["a", "1"], [0, 1], [0, 1])
+    with pytest.raises(ValueError, match=r"z must hold only 0/1.*None"):
+        group_rates([0, 1], [0, 1], [0, None])
+    with pytest.raises(ValueError, match=r"y_pred must hold only 0/1.*0\.7"):
+        fairness_report(Y, torch.full((10,), 0.7), Z)  # probabilities, not hard labels
+
+
+def test_empty_and_bad_shape():
+    with pytest.raises(ValueError, match="y_true is empty"):
+        equalized_odds([], [], [])
+    with pytest.raises(ValueError, match="y_pred is empty"):
+        disparate_impact(np.array([]), [0, 1])
+    with pytest.raises(ValueError, match=r"z must be 1-D .*shape \(2, 2\)"):
+        disparate_impact([0, 1], torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"y_pred must be 1-D"):
+        disparate_impact(1, [0])
+
+
+def test_single_sensitive_group():
+    with pytest.raises(ValueError, match="z has only group 1; DI needs both groups 0 and 1"):
+        disparate_impact([0, 1, 1], [1, 1, 1])
+    with pytest.raises(ValueError, match="z has only group 0; equalized odds needs both groups 0 and 1"):
+        equalized_odds([0, 1, 1], [0, 1, 0], [0, 0, 0])
+    with pytest.raises(ValueError, match="z has only group 1"):
+        fairness_report([0, 1, 1], [0, 1, 0], [1, 1, 1])
+
+
+def test_missing_y_z_cell():
+    # group 0 has no positives
+    y, p, z = [0, 0, 1, 0], [0, 1, 1, 0], [0, 0, 1, 1]
+    with pytest.raises(ValueError, match=r"no samples with y=1, z=0: TPR of group 0 is undefined"):
+        equalized_odds(y, p, z)
+    # group 1 has no negatives: only kinds that use FPR fail; "tpr" still works
+    y, p, z = [1, 0, 1, 1], [1, 0, 0, 1], [0, 0, 1, 1]
+    for kind in ("sum", "max", "mean"):
+        with pytest.raises(ValueError, match=r"no samples with y=0, z=1: FPR of group 1 is undefined"):
+            equalized_odds(y, p, z, kind=kind)
+    assert equalized_odds(y, p, z, kind="tpr") == 0.5
+    with pytest.raises(ValueError, match="FPR of group 1"):
+        fairness_report(y, p, z)
+
+
+def test_bad_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        equalized_odds(Y, P, Z, kind="min")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+class _Net(nn.Module):
+    """Linear(2 -> 1) with logit = x0 - x1, plus a dropout to check mode handling."""
+
+    def __init__(self, out_2d: bool = True):
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+        self.drop = nn.Dropout(p=0.9)
+        self.out_2d = out_2d
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.tensor([[1.0, -1.0]]))
+            self.lin.bias.zero_()
+
+    def forward(self, x):
+        out = self.lin(self.drop(x))  # [B, 1]
+        return out if self.out_2d else out[:, 0]
+
+
+# logits chosen so that ŷ = (logit > 0) equals P; one logit is exactly 0 -> ŷ = 0
+LOGITS = [2.0, -1.0, 0.5, 0.0, 3.0, 1.0, 0.25, 4.0, -2.0, -0.5]
+
+
+def _batches(sizes=(3, 4, 3)):
+    out, i = [], 0
+    for k, b in enumerate(sizes):
+        sl = slice(i, i + b)
+        lg = torch.tensor(LOGITS[sl])
+        x = torch.stack([lg + 1.0, torch.ones(b)], dim=1)  # x0 - x1 = logit
+        y = torch.tensor(Y[sl], dtype=torch.float32)
+        z = torch.tensor(Z[sl])
+        if k == 1:  # vary batch shapes/dtypes: [B,1] labels, bool z
+            y, z = y.reshape(-1, 1), z.bool()
+        out.append((x, y, z))
+        i += b
+    return out
+
+
+def _expected_bce():
+    # mean of softplus(l) - t * l, computed without torch
+    return sum(math.log1p(math.exp(l)) - t * l for l, t in zip(LOGITS, Y)) / len(Y)
+
+
+@pytest.mark.parametrize("out_2d", [True, False])
+def test_evaluate_known_outputs(out_2d):
+    assert [int(v > 0) for v in LOGITS] == P
+    model = _Net(out_2d=out_2d)
+    model.train()
+    rep = evaluate(model, _batches())
+    expected = fairness_report(Y, P, Z)
+    assert rep["loss"] == pytest.approx(_expected_bce(), rel=1e-6)
+    assert {k: v for k, v in rep.items() if k != "loss"} == expected
+    assert rep["di"] == pytest.approx(0.75) and rep["deo"] == pytest.approx(2 / 3)
+    # the Dropout(p=0.9) would have scrambled outputs had train mode been used
+    assert model.training and model.drop.training and model.lin.training
+    assert model.lin.weight.grad is None
+    json.dumps(rep)
+
+
+def test_evaluate_restores_eval_and_mixed_modes():
+    model = _Net()
+    model.eval()
+    evaluate(model, _batches(), device="cpu")
+    assert not model.training and not model.drop.training
+    model.train()
+    model.lin.eval()  # mixed modes survive too
+    evaluate(model, _batches(sizes=(10,)))
+    assert model.training and model.drop.training and not model.lin.training
+
+
+def test_evaluate_restores_mode_on_error_and_rejects_bad_loaders():
+    model = _Net()
+    model.train()
+    with pytest.raises(ValueError, match="loader yielded no samples"):
+        evaluate(model, [])
+    assert model.training
+    with pytest.raises(ValueError, match=r"\(x, y, z\) batches; batch 0"):
+        evaluate(model, [(torch.zeros(2, 2), torch.zeros(2))])
+    with pytest.raises(ValueError, match=r"mismatched sizes: 2 logits, len\(y\)=3"):
+        evaluate(model, [(torch.zeros(2, 2), torch.zeros(3), torch.zeros(2))])
+    with pytest.raises(ValueError, match="one logit per sample"):
+        evaluate(nn.Linear(2, 3), [(torch.zeros(2, 2), torch.zeros(2), torch.tensor([0, 1]))])
+    with pytest.raises(ValueError, match=r"y must hold only 0/1.*0\.5"):
+        evaluate(model, [(torch.zeros(2, 2), torch.tensor([0.5, 1.0]), torch.tensor([0, 1]))])
+    with pytest.raises(ValueError, match="z has only group 0"):
+        evaluate(model, [(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([0, 0]))])
+    assert model.training and model.drop.training
