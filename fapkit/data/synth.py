@@ -1,0 +1,561 @@
+"""SynthFaces: a seeded, vectorised, procedural face benchmark with CelebA-named attributes.
+
+Why it exists: most users of the kit have no CelebA copy, yet the paper's phenomenon (a
+dense model that picks up the sensitive attribute as a shortcut, pruning that keeps the
+bias) must be reproducible anywhere. The generator therefore copies the *structure* of
+CelebA's bias: the sensitive attribute (Male by default) has a large, salient visual cue,
+the target (Attractive by default) a small, low-contrast one, and the two are correlated
+at CelebA's published rates.
+
+Sampling model (all rates in :data:`ATTRIBUTE_RATES`):
+
+1. ``z ~ Bernoulli(P(sensitive=1))`` (the marginal implied by the table).
+2. ``y | z ~ Bernoulli(q_z)`` with ``q_z = P(target=1 | sensitive=z)``. The table stores
+   every attribute conditionally on Male; a pair that does not involve Male is linked
+   through Male (Bayes rule), i.e. attributes are conditionally independent given Male.
+   ``correlation=c`` replaces ``q_z`` on the *train* split only (valid/test keep the
+   CelebA rates, as in real CelebA where the test set shares the bias) by::
+
+        q_1 = 0.5 + s * c / 2,   q_0 = 0.5 - s * c / 2
+
+   where ``s = +1`` if the CelebA rates make ``y=1`` more likely when ``z=1`` and ``-1``
+   otherwise. So ``c = |P(y=1|z=1) - P(y=1|z=0)|``: 0 means y independent of z (and
+   balanced), 1 means y is a deterministic function of z.
+3. Male (when it is neither target nor sensitive) is drawn from ``P(Male | z, y)``, then
+   every remaining attribute from ``P(a | Male)``.
+4. ``label_noise=p`` flips the *observed* target ``y`` with probability p (train split
+   only). ``attributes[target]`` keeps the true label the image was drawn from.
+
+Visual cues (canonical face frame: face height 2 units, eyes near v=-0.08, mouth v=0.55):
+
+- **Male** (salient, large area): short hair cap instead of long hair falling behind the
+  head to the shoulders (92 % of each sex follow this rule), beard/stubble shading over
+  the lower face for 60 % of men, a wider jaw and thicker eyebrows.
+- **Attractive** (subtle, low contrast): a latent score ``s ~ N(y, 0.40)`` drives slightly
+  larger eyes, smoother skin (less blemish noise), a faint cheek blush and more symmetric
+  eye heights. The overlap of ``s`` between classes caps accuracy near 85-90 %, like the
+  subjective CelebA label.
+- **Smiling**: upward mouth curvature, a wider mouth and visible teeth.
+- **Young**: absence of forehead wrinkles, nasolabial folds and under-eye bags; 45 % of
+  non-young faces also get grey hair.
+- **Blond_Hair**: yellow-blond hair colour (others: black, browns, auburn, grey).
+- **Wavy_Hair**: zig-zag, higher-contrast hair strands instead of straight strands.
+- **Eyeglasses**: dark round frames and a bridge around the eyes.
+- **Heavy_Makeup**: saturated lipstick, eye shadow and stronger blush.
+- **Bangs**: a fringe of hair low across the forehead.
+
+Nuisance variation: face position, scale and roll, a small yaw (feature shift), skin tone,
+background colour/gradient, clothing colour, lighting level/direction/colour cast and
+sensor noise. Rendering is done at the requested ``size`` with anti-aliased soft edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping, Union
+
+import numpy as np
+import torch
+
+from .base import FaceTensors, atomic_save, cache_key, check_attributes, check_size, check_split, try_load
+
+#: Bump whenever the sampling model or renderer changes: it is part of every cache key.
+GENERATOR_VERSION = 4
+
+#: Images rendered per vectorised chunk; fixed because the noise stream is drawn per chunk.
+CHUNK = 64
+
+DEFAULT_N: dict[str, int] = {"train": 8000, "valid": 2000, "test": 2000}
+
+#: P(Male=1) in CelebA: about 41.7 % of the 202,599 images (Liu et al. 2015,
+#: list_attr_celeba.txt).
+P_MALE = 0.417
+
+#: (P(a=1 | Male=0), P(a=1 | Male=1)). Attractive and Blond_Hair follow the per-gender
+#: rates commonly reported for CelebA (e.g. in the fairness literature on Attractive/Male
+#: and Blond_Hair/Male: Attractive ~0.68 women vs ~0.28 men, Blond_Hair ~0.24 vs ~0.02).
+#: The others are our approximations, chosen so that the implied marginals match CelebA's
+#: published marginal frequencies (Smiling 0.48, Young 0.77, Wavy_Hair 0.32,
+#: Eyeglasses 0.065, Heavy_Makeup 0.39, Bangs 0.15); they are approximate, not read
+#: from the file.
+ATTRIBUTE_RATES: dict[str, tuple[float, float]] = {
+    "Attractive": (0.68, 0.28),
+    "Smiling": (0.53, 0.41),  # approximate
+    "Young": (0.87, 0.64),  # approximate
+    "Blond_Hair": (0.24, 0.02),
+    "Wavy_Hair": (0.47, 0.11),  # approximate
+    "Eyeglasses": (0.02, 0.12),  # approximate
+    "Heavy_Makeup": (0.66, 0.005),  # approximate
+    "Bangs": (0.22, 0.06),  # approximate
+}
+
+SYNTH_ATTRIBUTES: tuple[str, ...] = ("Male",) + tuple(ATTRIBUTE_RATES)
+
+_SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
+
+# Pose limits; the face crop in _face_crop relies on them.
+_POS_MAX, _K_MAX, _ROLL_MAX = 0.10, 0.46, 0.25
+
+
+# ============================================================================ attribute model
+def _rates(name: str) -> tuple[float, float]:
+    """(P(name=1 | Male=0), P(name=1 | Male=1)); Male is trivially (0, 1)."""
+    return (0.0, 1.0) if name == "Male" else ATTRIBUTE_RATES[name]
+
+
+def marginal_rate(name: str) -> float:
+    """P(name=1) implied by the table."""
+    r0, r1 = _rates(name)
+    return (1 - P_MALE) * r0 + P_MALE * r1
+
+
+def _male_posterior(evidence: Mapping[str, int]) -> float:
+    """P(Male=1 | evidence) under conditional independence given Male."""
+    like1, like0 = P_MALE, 1 - P_MALE
+    for name, value in evidence.items():
+        r0, r1 = _rates(name)
+        like1 *= r1 if value else 1 - r1
+        like0 *= r0 if value else 1 - r0
+    return like1 / (like1 + like0)
+
+
+def conditional_rates(target: str, sensitive: str) -> tuple[float, float]:
+    """CelebA-model ``(P(y=1 | z=0), P(y=1 | z=1))`` for a target/sensitive pair."""
+    out = []
+    for zval in (0, 1):
+        pm = _male_posterior({sensitive: zval})
+        r0, r1 = _rates(target)
+        out.append((1 - pm) * r0 + pm * r1)
+    return out[0], out[1]
+
+
+def group_rates(target: str, sensitive: str, split: str, correlation: float | None) -> tuple[float, float]:
+    """The ``(P(y=1|z=0), P(y=1|z=1))`` used to sample a split (before label noise)."""
+    q0, q1 = conditional_rates(target, sensitive)
+    if correlation is None or split != "train":
+        return q0, q1
+    sign = 1.0 if q1 >= q0 else -1.0
+    return 0.5 - sign * correlation / 2, 0.5 + sign * correlation / 2
+
+
+def sample_attributes(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    target: str,
+    sensitive: str,
+    q: tuple[float, float],
+) -> dict[str, np.ndarray]:
+    """Draw all :data:`SYNTH_ATTRIBUTES` for ``n`` faces (see the module docstring)."""
+    z = (rng.random(n) < marginal_rate(sensitive)).astype(np.int64)
+    y = (rng.random(n) < np.where(z == 1, q[1], q[0])).astype(np.int64)
+    attrs: dict[str, np.ndarray] = {sensitive: z, target: y}
+    if "Male" not in attrs:
+        pm = np.empty(n)
+        for zv in (0, 1):
+            for yv in (0, 1):
+                pm[(z == zv) & (y == yv)] = _male_posterior({sensitive: zv, target: yv})
+        attrs["Male"] = (rng.random(n) < pm).astype(np.int64)
+    male = attrs["Male"]
+    for name in ATTRIBUTE_RATES:  # fixed order keeps the stream reproducible
+        draw = rng.random(n)
+        if name not in attrs:
+            r0, r1 = ATTRIBUTE_RATES[name]
+            attrs[name] = (draw < np.where(male == 1, r1, r0)).astype(np.int64)
+    return {k: attrs[k] for k in SYNTH_ATTRIBUTES}
+
+
+# ============================================================================ style sampling
+_HAIR_PALETTE = np.array(
+    [[0.10, 0.08, 0.07], [0.24, 0.15, 0.09], [0.40, 0.26, 0.14], [0.50, 0.25, 0.12]], np.float32
+)
+_BLOND = np.array([0.86, 0.72, 0.42], np.float32)
+_GREY = np.array([0.62, 0.60, 0.58], np.float32)
+_SKIN_LIGHT = np.array([0.96, 0.80, 0.68], np.float32)
+_SKIN_DARK = np.array([0.42, 0.28, 0.20], np.float32)
+
+
+def _sample_style(a: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per-image continuous render parameters; every draw is made for all n at once."""
+    n = len(a["Male"])
+    u = lambda lo, hi: rng.uniform(lo, hi, n)  # noqa: E731
+    g = lambda mu, sd: rng.normal(mu, sd, n)  # noqa: E731
+    male, attr = a["Male"].astype(np.float64), a["Attractive"].astype(np.float64)
+    smile, young = a["Smiling"].astype(np.float64), a["Young"].astype(np.float64)
+    s = {}
+    # pose
+    s["cx"] = np.clip(g(0, 0.04), -_POS_MAX, _POS_MAX)
+    s["cy"] = np.clip(g(-0.02, 0.04), -_POS_MAX, _POS_MAX)
+    s["k"] = u(0.38, _K_MAX)  # face half-height in image units ([-1, 1] frame)
+    s["theta"] = np.clip(g(0, 0.08), -_ROLL_MAX, _ROLL_MAX)
+    s["yaw"] = np.clip(g(0, 0.04), -0.1, 0.1)
+    # male cues
+    s["long"] = np.where(male == 1, rng.random(n) < 0.08, rng.random(n) < 0.92).astype(np.float64)
+    s["hair_len"] = u(0.9, 1.6)
+    s["beard"] = male * (rng.random(n) < 0.6) * u(0.3, 0.7)
+    s["fw"] = 0.70 + 0.07 * male + g(0, 0.02)
+    s["brow_t"] = 0.028 + 0.02 * male + g(0, 0.005)
+    s["hairline"] = np.where(male == 1, g(-0.56, 0.06), g(-0.50, 0.04))
+    # attractiveness latent: overlapping classes -> imperfect, subjective-like label
+    lat = attr + g(0, 0.40) - 0.5
+    s["eye_scale"] = 1.0 + 0.16 * lat + g(0, 0.04)
+    s["skin_rough"] = np.clip(0.04 - 0.03 * lat + g(0, 0.006), 0.005, 0.09)
+    makeup = a["Heavy_Makeup"].astype(np.float64)
+    s["blush"] = np.clip(0.08 + 0.16 * lat + 0.12 * makeup + g(0, 0.02), 0.0, 0.45)
+    s["asym"] = np.clip(0.035 - 0.035 * lat, 0.0, 0.08) * np.sign(g(0, 1))
+    # smile
+    s["curv"] = np.where(smile == 1, g(0.13, 0.03), g(-0.01, 0.02))
+    s["open"] = np.where(smile == 1, u(0.05, 0.11), 0.0)
+    s["mouth_w"] = 0.20 + 0.05 * smile + g(0, 0.015)
+    # age
+    s["age"] = (1 - young) * u(0.5, 1.0) + young * (rng.random(n) < 0.1) * u(0.0, 0.3)
+    grey = (1 - young) * (rng.random(n) < 0.45) * (1 - a["Blond_Hair"])
+    # other attributes
+    s["glasses"] = a["Eyeglasses"].astype(np.float64)
+    s["frame_t"] = u(0.022, 0.04)
+    s["makeup"] = makeup
+    s["bangs"] = a["Bangs"].astype(np.float64)
+    wavy = a["Wavy_Hair"].astype(np.float64)
+    s["wave_amp"] = wavy * u(0.7, 1.1)
+    s["hair_contrast"] = 0.10 + 0.22 * wavy + g(0, 0.02)
+    s["wave_phase"] = u(0, 1)
+    # lighting and noise
+    s["light"] = u(0.78, 1.12)
+    s["grad_x"], s["grad_y"] = g(0, 0.12), g(0, 0.08)
+    s["sensor"] = u(0.005, 0.03)
+    # colours, [n, 3]
+    tone = u(0, 1)[:, None] ** 0.8
+    s["skin"] = _SKIN_LIGHT * (1 - tone) + _SKIN_DARK * tone + rng.normal(0, 0.02, (n, 3))
+    pick = _HAIR_PALETTE[rng.choice(len(_HAIR_PALETTE), n, p=[0.35, 0.3, 0.2, 0.15])]
+    hair = np.where(a["Blond_Hair"][:, None] == 1, _BLOND + rng.normal(0, 0.04, (n, 3)), pick)
+    hair = np.where(grey[:, None] == 1, _GREY, hair) * u(0.85, 1.12)[:, None]
+    s["hair"] = hair
+    s["bg"] = np.clip(u(0.25, 0.85)[:, None] + rng.normal(0, 0.09, (n, 3)), 0.05, 0.95)
+    s["cloth"] = rng.uniform(0.08, 0.75, (n, 3))
+    s["lip"] = np.where(
+        makeup[:, None] == 1,
+        np.array([0.72, 0.12, 0.22]) + rng.normal(0, 0.05, (n, 3)),
+        s["skin"] * np.array([0.85, 0.58, 0.58]),
+    )
+    s["frame"] = rng.uniform(0.02, 0.25, (n, 1)) * np.ones(3)
+    s["iris"] = rng.uniform(0.05, 0.35, (n, 1)) * np.array([0.8, 0.7, 0.6])
+    s["cast"] = 1.0 + rng.normal(0, 0.04, (n, 3))
+    return {k: np.asarray(v, np.float32) for k, v in s.items()}
+
+
+# ============================================================================ rendering
+def _p(style: Mapping[str, np.ndarray], key: str) -> torch.Tensor:
+    """Per-image scalar as an [n, 1, 1] tensor (broadcasts over H, W)."""
+    return torch.from_numpy(style[key]).view(-1, 1, 1)
+
+
+def _c(style: Mapping[str, np.ndarray], key: str) -> torch.Tensor:
+    """Per-image colour as an [n, 3, 1, 1] tensor."""
+    return torch.from_numpy(style[key]).view(-1, 3, 1, 1)
+
+
+def _soft(sd: torch.Tensor, inv_px: torch.Tensor) -> torch.Tensor:
+    """Signed distance (positive inside, canonical units) -> anti-aliased coverage, in place."""
+    return sd.mul_(inv_px).add_(0.5).clamp_(0.0, 1.0)
+
+
+Num = Union[float, torch.Tensor]
+
+
+def _ellipse(u: torch.Tensor, v: torch.Tensor, cu: Num, cv: Num, rx: Num, ry: Num) -> torch.Tensor:
+    """Approximate signed distance to an ellipse: (1 - q) * min_radius / 2."""
+    q = (u - cu).div_(rx).square_()
+    q.add_((v - cv).div_(ry).square_())
+    r = torch.minimum(torch.as_tensor(rx), torch.as_tensor(ry))
+    return q.sub_(1.0).mul_(-0.5 * r)
+
+
+def _band(d: torch.Tensor, half: float | torch.Tensor) -> torch.Tensor:
+    """Signed distance of a band |d| < half, in place on d."""
+    return d.abs_().neg_().add_(half)
+
+
+def _tri(x: torch.Tensor) -> torch.Tensor:
+    """Triangle wave in [0, 0.5] with period 1, in place (cheaper than sin)."""
+    return x.sub_(torch.floor(x)).sub_(0.5).abs_()
+
+
+def _render_chunk(st: Mapping[str, np.ndarray], size: int, noise: np.ndarray) -> torch.Tensor:
+    """Render one chunk of faces; returns uint8 [n, 3, size, size]."""
+    grid = (torch.arange(size, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
+    k, th = _p(st, "k"), _p(st, "theta")
+    cos, sin = torch.cos(th) / k, torch.sin(th) / k
+    dx = grid.view(1, 1, size) - _p(st, "cx")
+    dy = grid.view(1, size, 1) - _p(st, "cy")
+    # canonical face frame: face centre at 0, face half-height 1, rotated by the roll angle
+    u = dx * cos + dy * sin
+    v = dy * cos - dx * sin
+    inv_px = k * (size / 2.0)  # 1 / (pixel size in canonical units)
+    noise_t = torch.from_numpy(noise)  # uniform [0, 1), [n, S, S]
+    nz = (noise_t - 0.5).unsqueeze(1)
+
+    # background: colour + vertical gradient + texture noise
+    img = _c(st, "bg") * (1.0 + 0.25 * grid.view(1, 1, size, 1))
+    img = img + 0.04 * nz
+
+    fw = _p(st, "fw")
+    hair_col = _c(st, "hair")
+    # hair texture shared by back hair and front hair: straight or zig-zag strands
+    hx = u * 3.2 + _p(st, "wave_amp") * _tri(v * 2.2 + _p(st, "wave_phase"))
+    tex = 1.0 + 4.0 * _p(st, "hair_contrast") * (_tri(hx) - 0.25)  # brightness x (1 +- contrast)
+    hair_field = hair_col * tex.unsqueeze(1)
+
+    # long hair behind the head, falling towards the shoulders
+    long_ = _p(st, "long")
+    back = _soft(_ellipse(u, v, 0.0, 0.25, fw + 0.30, _p(st, "hair_len")), inv_px)
+    back.mul_(long_)
+    img.lerp_(hair_field, back.unsqueeze(1))
+
+    # shoulders / clothing: trapezoid below the chin
+    sh = _soft(v - 1.35, inv_px).mul_(_soft(1.05 + 0.55 * (v - 1.35) - u.abs(), inv_px))
+    img.lerp_(_c(st, "cloth"), sh.unsqueeze(1))
+    # neck
+    skin = _c(st, "skin")
+    neck = _soft(_band(u.clone(), 0.33), inv_px).mul_(_soft(1.5 - v, inv_px)).mul_(_soft(v - 0.3, inv_px))
+    img.lerp_(skin * 0.78, neck.unsqueeze(1))
+
+    # ---- face region: everything below lives inside a fixed crop (saves ~2/3 of the work)
+    r0, r1, c0, c1 = _face_crop(size)
+    uc, vc = u[:, r0:r1, c0:c1], v[:, r0:r1, c0:c1]
+    ip = inv_px
+    face = img[:, :, r0:r1, c0:c1]
+    q = (uc / fw).square_().add_(vc.square())  # face ellipse quadratic form
+    face_a = _soft((1.0 - q) * (0.5 * fw), ip)
+    # skin: tone x radial shading (3-D look) x blemish texture (rough = less attractive)
+    shade = (1.0 - 0.22 * q.clamp(max=1.0)).unsqueeze(1)
+    rough = 1.0 + _p(st, "skin_rough").unsqueeze(1) * 2.5 * nz[:, :, r0:r1, c0:c1]
+    face.lerp_(skin * shade * rough, face_a.unsqueeze(1))
+
+    yaw = _p(st, "yaw")
+    fu = uc - yaw  # feature frame shifted by yaw
+    au = fu.abs()
+    side = torch.sign(fu)
+    dark = torch.zeros_like(uc)  # accumulated darkening of line-like features
+
+    # beard / stubble: lower face, textured
+    # a ramp over ~0.2 units instead of a hard edge, so it reads as shading, not a mask
+    beard = (vc - 0.12).mul_(5.0).clamp_(0.0, 1.0).mul_(face_a).mul_(_p(st, "beard"))
+    beard.mul_(0.75 + 0.5 * noise_t[:, r0:r1, c0:c1])
+    face.lerp_(hair_col * 0.6, beard.unsqueeze(1))
+
+    # blush on the cheeks (attractive: slightly stronger; make-up: much stronger)
+    blush = _soft(_ellipse(au, vc, 0.40, 0.24, 0.19, 0.13), ip).mul_(_p(st, "blush"))
+    face.lerp_(torch.tensor([0.85, 0.35, 0.40]).view(1, 3, 1, 1), blush.unsqueeze(1))
+
+    # eyes: whites, iris; asymmetric height for less attractive faces
+    es = _p(st, "eye_scale")
+    ey = -0.08 + side * _p(st, "asym")
+    eye_white = _soft(_ellipse(au, vc, 0.29, ey, 0.12 * es, 0.06 * es), ip)
+    shadow = _soft(_ellipse(au, vc, 0.29, ey - 0.06, 0.15, 0.07), ip).mul_(0.35 * _p(st, "makeup"))
+    face.lerp_(torch.tensor([0.45, 0.25, 0.45]).view(1, 3, 1, 1), shadow.unsqueeze(1))
+    face.lerp_(torch.tensor([0.93, 0.92, 0.90]).view(1, 3, 1, 1), eye_white.unsqueeze(1))
+    iris = _soft(_ellipse(au, vc, 0.29, ey, 0.05 * es, 0.05 * es), ip).mul_(eye_white)
+    face.lerp_(_c(st, "iris"), iris.unsqueeze(1))
+    dark.add_(_soft(_band(vc - ey + 0.058 * es, 0.012), ip).mul_(_soft(0.15 * es - (au - 0.29).abs(), ip)).mul_(0.6))
+
+    # eyebrows: male thicker
+    brow = _soft(_band(vc + 0.25 + 0.1 * (au - 0.3).square(), _p(st, "brow_t")), ip)
+    brow.mul_(_soft(0.14 - (au - 0.30).abs(), ip))
+    dark.add_(brow.mul_(0.55))
+
+    # nose: nostril shadow and a faint side line
+    dark.add_(_soft(_ellipse(fu, vc, 0.0, 0.32, 0.09, 0.03), ip).mul_(0.3))
+    dark.add_(_soft(_band(fu - 0.05, 0.012), ip).mul_(_soft(0.27 - vc, ip)).mul_(_soft(vc + 0.02, ip)).mul_(0.12))
+
+    # age: forehead lines, nasolabial folds, under-eye bags
+    age = _p(st, "age")
+    wr = _soft(_band(vc + 0.38, 0.012), ip).add_(_soft(_band(vc + 0.45, 0.012), ip))
+    wr.mul_(_soft(0.32 - au, ip))
+    fold = _soft(_band(au - 0.17 - 0.28 * (vc - 0.25), 0.014), ip)
+    fold.mul_(_soft(vc - 0.22, ip)).mul_(_soft(0.55 - vc, ip))
+    bag = _soft(_band(vc - ey - 0.11 - 0.5 * (au - 0.29).square(), 0.01), ip).mul_(_soft(0.1 - (au - 0.29).abs(), ip))
+    dark.add_(wr.add_(fold).add_(bag).mul_(0.32 * age))
+
+    face.mul_((1.0 - dark.clamp_(max=0.8)).unsqueeze(1))
+
+    # mouth: lips band bounded by two curves; a smile curves up and shows teeth
+    mw, curv, opn = _p(st, "mouth_w"), _p(st, "curv"), _p(st, "open")
+    w = (fu / mw).square()
+    inx = _soft((1.0 - w) * (0.5 * mw), ip)
+    mid = 0.55 - curv * w + 0.5 * opn * (1.0 - w).clamp(min=0)
+    half = 0.5 * opn * (1.0 - w).clamp(min=0)
+    lips = _soft(_band(vc - mid, half + 0.03), ip).mul_(inx)
+    face.lerp_(_c(st, "lip"), lips.unsqueeze(1))
+    teeth = _soft(_band(vc - mid, half - 0.012), ip).mul_(inx)
+    face.lerp_(torch.tensor([0.95, 0.93, 0.88]).view(1, 3, 1, 1), teeth.unsqueeze(1))
+
+    # eyeglasses: ring frames + bridge
+    gl = _p(st, "glasses")
+    ring = _ellipse(au, vc, 0.29, -0.08, 0.19, 0.14)
+    frames = _soft(_band(ring, _p(st, "frame_t")), ip)
+    frames.add_(_soft(_band(vc + 0.1, 0.02), ip).mul_(_soft(0.11 - au, ip))).clamp_(max=1.0)
+    face.lerp_(_c(st, "frame"), frames.mul_(gl).unsqueeze(1))
+
+    # ---- front hair over the full frame: cap above the hairline, bangs, side locks
+    head = _ellipse(u, v, 0.0, -0.05, fw + 0.08, 1.1)
+    bangs = _p(st, "bangs")
+    line = torch.lerp(_p(st, "hairline") + 0.55 * u.square(), -0.2 + 0.15 * u.square(), bangs)
+    cap = _soft(head, inv_px).mul_(_soft(line - v, inv_px))
+    locks = _soft(_ellipse(u, v, 0.0, 0.1, fw + 0.08, _p(st, "hair_len") - 0.1), inv_px)
+    locks.mul_(_soft(u.abs() - fw + 0.1, inv_px)).mul_(long_)
+    front = torch.maximum(cap, locks)
+    img.lerp_(hair_field, front.unsqueeze(1))
+
+    # lighting: level x directional gradient x colour cast, then sensor noise
+    light = _p(st, "light") + _p(st, "grad_x") * grid.view(1, 1, size) + _p(st, "grad_y") * grid.view(1, size, 1)
+    img.mul_(light.unsqueeze(1)).mul_(_c(st, "cast"))
+    img.add_(nz.flip(-1).mul_(_p(st, "sensor").unsqueeze(1) * 3.4))
+    return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def _face_crop(size: int) -> tuple[int, int, int, int]:
+    """Pixel box that contains every face feature for any sampled pose.
+
+    Bounds follow from the clipped pose ranges (_POS_MAX, _K_MAX, _ROLL_MAX) and the
+    canonical extent of the face and its features (|u| <= 0.85, -1.0 <= v <= 1.05).
+    """
+    def to_px(lo: float, hi: float) -> tuple[int, int]:
+        a = max(0, int(math.floor((lo + 1.0) / 2.0 * size)) - 1)
+        b = min(size, int(math.ceil((hi + 1.0) / 2.0 * size)) + 1)
+        return a, b
+
+    sr = math.sin(_ROLL_MAX)
+    ext_x = _POS_MAX + _K_MAX * (0.85 + 1.05 * sr)
+    c0, c1 = to_px(-ext_x, ext_x)
+    r0, r1 = to_px(-_POS_MAX - _K_MAX * (1.0 + 0.85 * sr), _POS_MAX + _K_MAX * (1.05 + 0.85 * sr))
+    return r0, r1, c0, c1
+
+
+def render_faces(style: Mapping[str, np.ndarray], size: int, rng: np.random.Generator) -> torch.Tensor:
+    """Render all faces described by ``style`` in chunks; uint8 [n, 3, size, size]."""
+    n = len(style["k"])
+    out = torch.empty((n, 3, size, size), dtype=torch.uint8)
+    # Chunks are too small for intra-op threads to pay off, and on a shared machine
+    # OpenMP threads waiting for a busy core slow element-wise ops by 10-50x.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for start in range(0, n, CHUNK):
+            stop = min(n, start + CHUNK)
+            chunk = {k: v[start:stop] for k, v in style.items()}
+            noise = rng.random((stop - start, size, size), dtype=np.float32)
+            out[start:stop] = _render_chunk(chunk, size, noise)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+# ============================================================================ dataset
+@dataclass(frozen=True)
+class SynthConfig:
+    """Every argument that determines a SynthFaces split (and hence its cache key)."""
+
+    split: str = "train"
+    target: str = "Attractive"
+    sensitive: str = "Male"
+    size: int = 64
+    n: int = 8000
+    correlation: float | None = None
+    label_noise: float = 0.0
+    seed: int = 0
+
+    def validate(self) -> "SynthConfig":
+        check_split(self.split)
+        check_attributes(self.target, self.sensitive, SYNTH_ATTRIBUTES, dataset="synth")
+        check_size(self.size)
+        if not isinstance(self.n, int) or self.n < 1:
+            raise ValueError(f"n must be an int >= 1, got {self.n!r}")
+        if self.correlation is not None and not 0.0 <= float(self.correlation) <= 1.0:
+            raise ValueError(f"correlation must be None or in [0, 1], got {self.correlation!r}")
+        if not 0.0 <= float(self.label_noise) <= 0.5:
+            raise ValueError(f"label_noise must be in [0, 0.5], got {self.label_noise!r}")
+        return self
+
+
+def generate(cfg: SynthConfig) -> dict[str, torch.Tensor]:
+    """Sample attributes and render images for ``cfg`` (no caching)."""
+    cfg.validate()
+    ss = np.random.SeedSequence([int(cfg.seed), _SPLIT_CODE[cfg.split], GENERATOR_VERSION])
+    attr_rng, style_rng, noise_rng, label_rng = (np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(4))
+    q = group_rates(cfg.target, cfg.sensitive, cfg.split, cfg.correlation)
+    attrs = sample_attributes(cfg.n, attr_rng, target=cfg.target, sensitive=cfg.sensitive, q=q)
+    style = _sample_style(attrs, style_rng)
+    images = render_faces(style, cfg.size, noise_rng)
+    y = attrs[cfg.target].copy()
+    if cfg.split == "train" and cfg.label_noise > 0:
+        flip = label_rng.random(cfg.n) < cfg.label_noise
+        y[flip] = 1 - y[flip]
+    return {
+        "images": images,
+        "y": torch.from_numpy(y),
+        "z": torch.from_numpy(attrs[cfg.sensitive].copy()),
+        "attributes": {k: torch.from_numpy(v) for k, v in attrs.items()},
+    }
+
+
+class SynthFaces(FaceTensors):
+    """Procedural face-like images with CelebA-named binary attributes (see module doc).
+
+    Args:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        target, sensitive: names from :data:`SYNTH_ATTRIBUTES`; must differ.
+        size: image side in pixels (>= 8); images are rendered at this size directly.
+        n: number of images; default 8000 for train, 2000 for valid and test.
+        correlation: None for CelebA rates, or ``c`` in [0, 1] giving the train split
+            ``|P(y=1|z=1) - P(y=1|z=0)| = c`` around 0.5 (valid/test keep CelebA rates).
+        label_noise: probability of flipping the observed train label, in [0, 0.5].
+        seed: base seed; each split derives its own stream from (seed, split).
+        cache_dir: folder for the ``.pt`` cache (relative to the working directory), or
+            None to always regenerate.
+
+    ``loaded_from_cache`` tells whether the tensors were read from ``cache_path``.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        target: str = "Attractive",
+        sensitive: str = "Male",
+        size: int = 64,
+        n: int | None = None,
+        correlation: float | None = None,
+        label_noise: float = 0.0,
+        seed: int = 0,
+        cache_dir: str | Path | None = "data/cache",
+    ) -> None:
+        check_split(split)
+        cfg = SynthConfig(
+            split=split, target=target, sensitive=sensitive, size=size,
+            n=DEFAULT_N[split] if n is None else n,
+            correlation=None if correlation is None else float(correlation),
+            label_noise=float(label_noise), seed=int(seed),
+        ).validate()
+        self.config = cfg
+        self.cache_path: Path | None = None
+        self.loaded_from_cache = False
+        data = None
+        if cache_dir is not None:
+            key = cache_key({"dataset": "synth", "version": GENERATOR_VERSION, **asdict(cfg)})
+            self.cache_path = Path(cache_dir) / f"synth_{split}_{size}px_{key}.pt"
+            data = try_load(self.cache_path)
+            self.loaded_from_cache = data is not None
+        if data is None:
+            data = generate(cfg)
+            if self.cache_path is not None:
+                atomic_save(data, self.cache_path)
+        super().__init__(
+            data["images"], data["y"], data["z"],
+            target=target, sensitive=sensitive, name="synth", attributes=data["attributes"],
+        )
+
+    def rates(self) -> tuple[float, float]:
+        """The ``(P(y=1|z=0), P(y=1|z=1))`` this split was sampled with (before noise)."""
+        c = self.config
+        return group_rates(c.target, c.sensitive, c.split, c.correlation)
