@@ -207,9 +207,9 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
         layers = masker.report().to_dict("records")
         plain = masker.export()
     else:
-        summary, layers, plain = {"ratio": 0.0, "ratio_all": 0.0}, [], model
+        summary, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, [], model
     plain = plain.cpu().eval()
-    result = RunResult(method, cfg, metrics, float(summary["ratio"]), float(summary["ratio_all"]), history,
+    result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
                        plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers])
     save_torch(model_path, plain.state_dict())
     record = result.summary()

@@ -213,6 +213,13 @@ class FaceTensors(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.images[i].float().div_(255.0), self.y[i], self.z[i]
 
+    def subset(self, n: int) -> "FaceTensors":
+        """The first `n` samples (a smaller split for quick runs on a real dataset)."""
+        keep = slice(0, n)
+        return FaceTensors(self.images[keep], self.y[keep], self.z[keep], target=self.target,
+                           sensitive=self.sensitive, name=self.name,
+                           attributes={k: v[keep] for k, v in self.attributes.items()})
+
     @property
     def size(self) -> int:
         """Image side length in pixels."""

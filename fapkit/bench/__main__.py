@@ -1,0 +1,61 @@
+"""Run every benchmark, write results/bench.json and a bar figure of the ratios."""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m fapkit.bench")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per variant")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--figures-dir", default="figures")
+    args = parser.parse_args()
+
+    from ..records import save_json
+    from .data import bench_data
+    from .masking import bench_masking
+    from .steps import bench_steps
+
+    out = {"machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                       "python": platform.python_version()}}
+    out["masking"] = bench_masking(steps=args.steps)
+    print("masking", json.dumps(out["masking"]))
+    out["steps"] = bench_steps(steps=args.steps)
+    print("steps", json.dumps(out["steps"]))
+    out["data"] = bench_data()
+    print("data", json.dumps(out["data"]))
+    save_json(Path(args.results_dir) / "bench.json", out)
+    _figure(out, Path(args.figures_dir) / "bench.png")
+    print(f"wrote {Path(args.results_dir) / 'bench.json'} and {Path(args.figures_dir) / 'bench.png'}")
+
+
+def _figure(out: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratios = {"masked / dense step": (out["masking"]["masked_over_dense"], 1.15),
+              "FAPrune / SGDP step": (out["steps"]["faprune_over_sgdp"], 1.05)}
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    names = list(ratios)
+    axes[0].bar(names, [ratios[n][0] for n in names], color=["#4c72b0", "#55a868"])
+    axes[0].scatter(names, [ratios[n][1] for n in names], marker="_", s=900, color="red", label="target")
+    axes[0].set_ylabel("time ratio (lower is better)")
+    axes[0].legend()
+    d = out["data"]
+    axes[1].bar(["probe acc z", "probe acc y"], [d["probe_acc_z"], d["probe_acc_y"]], color=["#c44e52", "#8172b2"])
+    axes[1].set_ylim(0.4, 1.0)
+    axes[1].set_title(f"SynthFaces: 10k @64px in {d['synth_10k_64px_seconds']:.2f} s")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

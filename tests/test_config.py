@@ -1,0 +1,97 @@
+"""Presets, validation at the boundary, and cache keys that change with every setting that matters."""
+import dataclasses
+
+import pytest
+
+import fapkit.methods as methods
+from fapkit.config import DataConfig, RunConfig, make_config
+from fapkit.methods import stage_key
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(ratio=1.0), r"pruning ratio must be in \[0, 1\).*got 1.0"),
+    (dict(ratio=-0.1), r"pruning ratio must be in \[0, 1\)"),
+    (dict(alpha=1.5), r"alpha must be in \[0, 1\].*got 1.5"),
+    (dict(lam=-1.0), r"lam \(λ\) must be >= 0, got -1.0"),
+    (dict(epochs=0), r"epochs must be >= 1, got 0"),
+    (dict(batch_size=0), r"batch_size must be >= 1, got 0"),
+    (dict(arch="vgg16"), r"unknown architecture 'vgg16'; choose one of resnet18"),
+    (dict(dataset="imagenet"), r"unknown dataset 'imagenet'; choose one of synth, celeba, lfw"),
+    (dict(target="Male", sensitive="Male"), r"target and sensitive attribute must differ, both are 'Male'"),
+    (dict(size=8), r"image size 8 is too small for resnet18: it needs at least 16"),
+    (dict(init="zeros"), r"init must be 'pretrained' or 'random'"),
+    (dict(bogus=1), r"unknown setting 'bogus'; allowed settings:"),
+])
+def test_bad_settings_name_the_value_and_what_is_allowed(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_config("faprune", preset="quick", **overrides)
+
+
+def test_unknown_method_and_preset():
+    with pytest.raises(ValueError, match=r"unknown method 'prune'; choose one of normal, adv_debias"):
+        make_config("prune")
+    with pytest.raises(ValueError, match=r"unknown preset 'huge'; choose one of smoke, quick, paper"):
+        make_config("faprune", preset="huge")
+
+
+@pytest.mark.parametrize("name, value", [("ratio", "0.8"), ("epochs", 2.5), ("alpha", True), ("seed", "0")])
+def test_wrong_types_are_refused(name, value):
+    with pytest.raises(TypeError, match=name):
+        make_config("faprune", **{name: value})
+
+
+def test_random_init_only_for_search_methods():
+    with pytest.raises(ValueError, match="applies to 'sgdp' and 'faprune', not 'lmw'"):
+        make_config("lmw", init="random")
+
+
+def test_presets():
+    quick = make_config("faprune", preset="quick")
+    assert (quick.arch, quick.data.size, quick.data.name) == ("resnet18", 32, "synth")
+    paper = make_config("faprune", preset="paper")
+    assert (paper.lr, paper.batch_size, paper.pretrain_epochs, paper.data.name) == (1e-4, 64, 30, "celeba")
+
+
+# Settings that, by design, do not change a method's result (everything else must change its key).
+_IRRELEVANT = {
+    "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "disc_lr", "disc_hidden"},
+    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr"},
+    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr", "disc_lr", "disc_hidden"},
+    "sgdp": {"alpha", "lam", "generator_form", "disc_lr", "disc_hidden"},
+    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "disc_lr", "disc_hidden"},
+    "fair_sgdp": {"generator_form"},
+    "fair_lmw": {"init", "generator_form", "score_lr"},
+    "faprune": set(),
+}
+_CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global", "generator_form": "confusion",
+            "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5, "score_lr": 0.5, "disc_lr": 0.5,
+            "disc_hidden": 3, "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
+_DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
+                 "n_train": 11, "n_valid": 11, "n_test": 11, "correlation": 0.3, "label_noise": 0.1, "data_seed": 3}
+
+
+@pytest.mark.parametrize("method", list(_IRRELEVANT))
+def test_cache_key_changes_with_every_setting_that_changes_the_result(method):
+    base = RunConfig(method=method)
+    assert {f.name for f in dataclasses.fields(RunConfig)} - {"method", "data", "preset"} == set(_CHANGED)
+    assert {f.name for f in dataclasses.fields(DataConfig)} == set(_DATA_CHANGED)
+    key = stage_key(method, base)
+    for name, value in _CHANGED.items():
+        if name == "init" and method not in ("sgdp", "faprune"):
+            continue  # random init is refused for the others
+        changed = stage_key(method, dataclasses.replace(base, **{name: value}))
+        if name in _IRRELEVANT[method]:
+            assert changed == key, f"{method}: {name} should not change the key"
+        else:
+            assert changed != key, f"{method}: changing {name} must not reuse the cached result"
+    for name, value in _DATA_CHANGED.items():
+        data = dataclasses.replace(base.data, **{name: value})
+        assert stage_key(method, dataclasses.replace(base, data=data)) != key, f"{method}: data.{name}"
+    assert stage_key(method, dataclasses.replace(base, preset="paper")) == key  # the name alone changes nothing
+
+
+def test_cache_key_includes_the_kit_version(monkeypatch):
+    cfg = RunConfig(method="faprune")
+    key = stage_key("faprune", cfg)
+    monkeypatch.setattr(methods, "__version__", "999.0")
+    assert stage_key("faprune", cfg) != key
