@@ -1,0 +1,434 @@
+"""The per-step machinery of score masks: exact top-k masks and effective weights, fast.
+
+:class:`ScoreEngine` serves all score-masked layers of one model. Everything lives in flat
+"arena" tensors with one 64-aligned segment per layer:
+
+* ``s`` -- the scores themselves: each ``layer.scores`` parameter is a view of its segment
+  (re-linked automatically if a parameter is replaced, e.g. after ``model.to(...)`` or a
+  ``deepcopy``); padding holds NaN, which no comparison counts;
+* bool flags, double-buffered (``*_fresh`` is computed, then swapped in): the mask, the
+  sign of ``s``, and two scratch arenas;
+* ``weff = W ⊙ m`` (what the layer computes with) and ``wsign = W ⊙ sign(s)`` (what the
+  backward pass multiplies the incoming gradient with).
+
+One sync (after the scores changed, i.e. once per optimizer step):
+
+1. **Sweep** -- a single streaming pass over ``s`` in cache-sized chunks: ``|s|``, the
+   count of values above each group's band (:class:`~fapkit.masking.threshold.BandSearch`),
+   ``fresh = |s| >= lo``, the ``|s| > hi`` flags and ``s < 0``. Temporaries are float
+   (comparisons into float are ~3x faster than into bool on CPU; float -> bool copies are
+   cheap) and stay in a chunk-sized workspace; only bool flags reach memory.
+2. **Candidates** -- word-wise (8 flags per int64) XOR/OR give the positions that are in a
+   band or whose mask bit or sign may have flipped; one sparse scan finds them.
+3. **Settle** -- per group keep the ``k - c_hi`` largest band members (a stable sort of a
+   few thousand values: ties go to the lower position, exactly like
+   :func:`~fapkit.masking._common.exact_topk_masks`).
+4. **Apply** -- rewrite ``weff``/``wsign`` at the candidate positions only. ``W`` itself is
+   recovered from ``wsign`` and the old sign, so no copy of the weights is kept.
+
+Work is skipped entirely while no score or weight tensor changed (version counters), so
+evaluation costs nothing extra. In-place edits through ``.data`` bypass version counters:
+call ``Masker.invalidate()`` after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._common import exact_topk_masks, sparse_nonzero
+from .threshold import BandSearch
+
+CHUNK = 1 << 18  # elements per streaming chunk: the float temporaries stay in L2/L3
+ALIGN = 64  # segment alignment (elements): int64 word views and cache lines
+SORT_LIMIT = 1 << 16  # band members settled by one sort; above, kthvalue per group
+SMALL_LAYER = 1 << 17  # scope="layer": layers below this size are swept packed together
+
+
+def _padded(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass(eq=False)
+class Slot:
+    """One masked layer: its segment in the arenas and its change-detection keys."""
+
+    engine: ScoreEngine = field(repr=False)
+    name: str
+    layer: nn.Module = field(repr=False)
+    offset: int
+    n: int
+    group: int
+    weight_requires_grad: bool  # restored when the masking is removed
+    key: tuple[int, int, int, int] = (-1, -1, -1, -1)
+
+    @property
+    def segment(self) -> slice:
+        return slice(self.offset, self.offset + self.n)
+
+    def current_key(self) -> tuple[int, int, int, int]:
+        # (version counter, storage address) of scores and weight: notices optimizer
+        # steps, load_state_dict, and .data replaced by another tensor
+        s, w = self.layer.scores, self.layer.weight
+        return s._version, s.data_ptr(), w._version, w.data_ptr()
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.engine.weff[self.segment].view(self.layer.weight.shape)
+
+    def gradient_factor(self) -> torch.Tensor:
+        return self.engine.wsign[self.segment]
+
+    def current_mask(self) -> torch.Tensor:
+        """Flat bool mask in force."""
+        return self.engine.mask[self.segment]
+
+
+@dataclass(eq=False)
+class Group:
+    """Slots that share one top-k: one layer (scope="layer") or all of them ("global")."""
+
+    slots: list[int]
+    k: int
+    search: BandSearch
+
+
+@dataclass(eq=False)
+class Run:
+    """A contiguous stretch of the arenas swept with the same code.
+
+    ``group >= 0``: one group, scalar band bounds. ``group == -1``: several small layers
+    packed together (scope="layer"), with ``gid`` giving each position's group, so that
+    they cost a handful of tensor operations instead of a handful per layer.
+    """
+
+    start: int
+    stop: int
+    group: int
+    gid: torch.Tensor | None = None
+
+
+@dataclass(eq=False)
+class ScoreEngine:
+    """Masks and effective weights of all score-masked layers of one model."""
+
+    scope: str
+    slots: list[Slot] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    keys: tuple = ()
+    size: int = 0
+    arenas: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ building
+    def add(self, name: str, layer: nn.Module) -> Slot:
+        """Register ``layer`` (call :meth:`allocate` after the last one)."""
+        group = len(self.slots) if self.scope == "layer" else 0
+        slot = Slot(self, name, layer, -1, layer.weight.numel(), group,
+                    weight_requires_grad=layer.weight.requires_grad)
+        self.slots.append(slot)
+        return slot
+
+    def allocate(self, kept: Callable[[int], int]) -> None:
+        """Lay out segments, create groups, runs and arenas (``kept(n)``: k for n values).
+
+        Global scope keeps layer order (ties are broken across layers by that order); with
+        ``scope="layer"`` small layers go first so they can be swept as one packed run.
+        """
+        for i, slot in enumerate(self.slots):
+            n = slot.n
+            self.groups.append(Group([i], kept(n), BandSearch(kept(n), n)))
+        if self.scope == "global":
+            n = sum(slot.n for slot in self.slots)
+            self.groups = [Group(list(range(len(self.slots))), kept(n), BandSearch(kept(n), n))]
+            order = self.slots
+        else:
+            order = sorted(self.slots, key=lambda slot: slot.n >= SMALL_LAYER)
+        offset = 0
+        for slot in order:
+            slot.offset = offset
+            offset += _padded(slot.n)
+        self.size = offset
+        w = self.slots[0].layer.weight
+        self._allocate(w.device, w.dtype)
+
+    def _allocate(self, device: torch.device, dtype: torch.dtype) -> None:
+        total = self.size
+        bools = {"device": device, "dtype": torch.bool}
+        floats = {"device": device, "dtype": dtype}
+        self.arenas = {
+            "s": torch.full((total,), float("nan"), **floats),
+            "weff": torch.zeros(total, **floats),
+            "wsign": torch.zeros(total, **floats),
+            **{name: torch.zeros(total, **bools)
+               for name in ("mask", "fresh", "sign", "sign_fresh", "band", "cand", "tmp")},
+        }
+        # chunks keep temporaries in CPU caches; a GPU streams everything in one go
+        chunk = min(CHUNK if device.type == "cpu" else total, total)
+        self.work = tuple(torch.empty(chunk, **floats) for _ in range(3))
+        by_offset = sorted(self.slots, key=lambda slot: slot.offset)
+        self.slot_starts = torch.tensor([slot.offset for slot in by_offset], device=device)
+        self.slot_group = torch.tensor([slot.group for slot in by_offset], device=device)
+        self.runs = self._plan_runs(device)
+
+    def _plan_runs(self, device: torch.device) -> list[Run]:
+        if self.scope == "global":  # one threshold: chunks run across layers (NaN padding)
+            return [Run(0, self.size, 0)]
+        runs = []
+        small = [slot for slot in self.slots if slot.n < SMALL_LAYER]
+        if len(small) > 1:
+            stop = max(slot.offset + _padded(slot.n) for slot in small)
+            gid = torch.zeros(stop, dtype=torch.int64, device=device)
+            for slot in small:
+                gid[slot.offset : slot.offset + _padded(slot.n)] = slot.group
+            runs.append(Run(0, stop, -1, gid))
+            small_ids = {id(slot) for slot in small}
+        else:
+            small_ids = set()
+        runs += [Run(slot.offset, slot.offset + slot.n, slot.group)
+                 for slot in self.slots if id(slot) not in small_ids]
+        return runs
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        # arenas read as attributes (engine.mask, engine.weff, ...)
+        arenas = self.__dict__.get("arenas")
+        if arenas is not None and name in arenas:
+            return arenas[name]
+        raise AttributeError(name)
+
+    def link(self) -> None:
+        """Make every ``layer.scores`` a view of its segment of ``s`` (copying values)."""
+        first = self.slots[0].layer.scores
+        s = self.arenas["s"]
+        if first.device != s.device or first.dtype != s.dtype:  # model moved / cast
+            self._allocate(first.device, first.dtype)
+            self.invalidate()
+            s = self.arenas["s"]
+        for slot in self.slots:
+            param = slot.layer.scores
+            view = s[slot.segment]
+            if param.data_ptr() != view.data_ptr():
+                with torch.no_grad():
+                    view.copy_(param.detach().reshape(-1))
+                param.data = view.view(param.shape)
+                slot.key = (-1, -1, -1, -1)
+
+    def invalidate(self) -> None:
+        """Force a full recomputation at the next sync (after ``.data`` edits)."""
+        self.keys = ()
+        for g in self.groups:
+            g.search.reset()
+        for slot in self.slots:
+            slot.key = (-1, -1, -1, -1)
+
+    # ------------------------------------------------------------------ per step
+    def sync(self, caller: Slot | None = None) -> None:
+        """Bring masks and effective weights up to date with scores and weights.
+
+        With ``scope="layer"`` a layer's mask depends only on its own scores, so the check
+        made for each forward call looks at the calling slot only.
+        """
+        if caller is not None and self.scope == "layer" and caller.current_key() == caller.key:
+            return
+        keys = tuple(slot.current_key() for slot in self.slots)
+        if keys == self.keys:
+            return
+        with torch.no_grad():
+            if any(k[1] != slot.engine.s[slot.segment].data_ptr()
+                   for k, slot in zip(keys, self.slots)):
+                self.link()
+                keys = tuple(slot.current_key() for slot in self.slots)
+            rewrite = [slot for slot, k in zip(self.slots, keys) if k[2:] != slot.key[2:]]
+            if any(k[:2] != slot.key[:2] for slot, k in zip(self.slots, keys)):
+                self._select()
+            else:  # only weights changed: same flags, rewrite those effective weights
+                self.fresh.copy_(self.mask)
+                self.sign_fresh.copy_(self.sign)
+                self.cand.zero_()
+            if len(rewrite) < len(self.slots):  # (first sync: everything is rewritten)
+                self._apply(sparse_nonzero(self.cand))
+            for slot in rewrite:
+                seg, w = slot.segment, slot.layer.weight.detach().reshape(-1)
+                torch.mul(w, self.fresh[seg], out=self.weff[seg])
+                torch.where(self.sign_fresh[seg], -w, w, out=self.wsign[seg])
+            a = self.arenas
+            a["mask"], a["fresh"] = a["fresh"], a["mask"]
+            a["sign"], a["sign_fresh"] = a["sign_fresh"], a["sign"]
+            for slot, k in zip(self.slots, keys):
+                slot.key = k
+        self.keys = keys
+
+    def _select(self) -> None:
+        """Canonical top-k of |s| per group into ``fresh``; flip candidates into ``cand``."""
+        for g in self.groups:
+            if g.search.t is None:
+                g.search.estimate(self._sample(g))
+            g.search.start()
+        bounds = [g.search.bounds() for g in self.groups]
+        c_hi = self._sweep(self.runs, bounds, with_sign=True)
+        band_pos = self._candidates()
+        gid = self._group_of(band_pos)
+        counts = torch.bincount(gid, minlength=len(self.groups)).tolist()
+        settled = []
+        for gi, g in enumerate(self.groups):
+            if g.search.check(c_hi[gi], counts[gi]):
+                settled.append(gi)
+                continue
+            retry = self._retry(gi, c_hi)  # rare: the threshold left the band
+            keep = gid != gi
+            band_pos, gid = band_pos[keep], gid[keep]
+            if retry is not None:
+                settled.append(gi)
+                band_pos, order = torch.sort(torch.cat([band_pos, retry]))
+                gid = torch.cat([gid, torch.full_like(retry, gi)])[order]
+        self._settle(band_pos, gid, c_hi, settled)
+
+    def _sample(self, g: Group) -> torch.Tensor:
+        n = sum(self.slots[i].n for i in g.slots)
+        stride = max(1, n // 65536)
+        return torch.cat([self.s[self.slots[i].segment][::stride].abs() for i in g.slots])
+
+    def _sweep(self, runs: list[Run], bounds, with_sign: bool) -> list[int]:
+        """Streaming pass over ``runs``: ``fresh = |s| >= lo``, ``band = |s| > hi``,
+        optionally ``sign_fresh = s < 0``; returns per-group counts of ``|s| > hi``."""
+        a_buf, f1_buf, f2_buf = self.work
+        step = a_buf.numel()
+        s, band, fresh, sign = self.s, self.band, self.fresh, self.sign_fresh
+        groups = len(self.groups)
+        above = torch.zeros(groups, dtype=torch.float64)
+        if any(run.group < 0 for run in runs):
+            lo_t = torch.tensor([b[0] if b else 0.0 for b in bounds], dtype=s.dtype, device=s.device)
+            hi_t = torch.tensor([b[1] if b else 0.0 for b in bounds], dtype=s.dtype, device=s.device)
+            packed = torch.zeros(groups, dtype=s.dtype, device=s.device)
+        sums, owners = [], []
+        for run in runs:
+            if run.group >= 0:
+                lo, hi = bounds[run.group]
+            for start in range(run.start, run.stop, step):
+                stop = min(run.stop, start + step)
+                size = stop - start
+                part = s[start:stop]
+                a, f1, f2 = a_buf[:size], f1_buf[:size], f2_buf[:size]
+                if run.group < 0:  # packed small layers: per-position bounds
+                    ids = run.gid[start - run.start : stop - run.start]
+                    lo, hi = lo_t[ids], hi_t[ids]
+                torch.abs(part, out=a)
+                torch.gt(a, hi, out=f1)
+                if run.group < 0:
+                    packed.index_add_(0, ids, f1)
+                else:
+                    sums.append(f1.sum())
+                    owners.append(run.group)
+                band[start:stop].copy_(f1)
+                torch.ge(a, lo, out=f2)
+                fresh[start:stop].copy_(f2)
+                if with_sign:
+                    torch.lt(part, 0, out=f1)
+                    sign[start:stop].copy_(f1)
+        # chunk counts are exact in float32 (chunk, small layers < 2**24); add in float64
+        if sums:
+            above.index_add_(0, torch.tensor(owners), torch.stack(sums).double().cpu())
+        if any(run.group < 0 for run in runs):
+            above += packed.double().cpu()
+        return [int(c) for c in above.tolist()]
+
+    def _candidates(self) -> torch.Tensor:
+        """Band flags into ``band``; ``cand`` = band | mask flips | sign flips.
+
+        Returns the band positions (sorted). Works on int64 words, 8 flags at a time.
+        """
+        w = {name: self.arenas[name].view(torch.int64)
+             for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand", "tmp")}
+        torch.bitwise_xor(w["fresh"], w["band"], out=w["band"])  # lo <= |s| <= hi
+        torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
+        torch.bitwise_xor(w["sign_fresh"], w["sign"], out=w["tmp"])
+        torch.bitwise_or(w["cand"], w["tmp"], out=w["cand"])
+        torch.bitwise_or(w["cand"], w["band"], out=w["cand"])
+        cand = sparse_nonzero(self.cand)
+        return cand[self.band[cand]]
+
+    def _group_of(self, pos: torch.Tensor) -> torch.Tensor:
+        slot = torch.searchsorted(self.slot_starts, pos, right=True) - 1
+        return self.slot_group[slot]
+
+    def _retry(self, gi: int, c_hi: list[int]) -> torch.Tensor | None:
+        """Move group ``gi``'s band until it holds the k-th value; its band positions."""
+        g = self.groups[gi]
+        runs = [Run(self.slots[i].offset, self.slots[i].offset + self.slots[i].n, gi)
+                for i in g.slots]
+        bounds: list = [None] * len(self.groups)
+        first, last = self.slots[g.slots[0]], self.slots[g.slots[-1]]
+        seg = slice(first.offset, last.offset + _padded(last.n))
+        while not g.search.exhausted:
+            bounds[gi] = g.search.bounds()
+            c_hi[gi] = self._sweep(runs, bounds, with_sign=False)[gi]
+            fresh, band = self.fresh[seg], self.band[seg]
+            torch.bitwise_xor(fresh.view(torch.int64), band.view(torch.int64),
+                              out=band.view(torch.int64))
+            pos = sparse_nonzero(band) + seg.start
+            if g.search.check(c_hi[gi], pos.numel()):
+                # the group's mask up to its band changed with ``lo``: redo its flip
+                # candidates (band | mask flips | sign flips)
+                w = {name: self.arenas[name][seg].view(torch.int64)
+                     for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand", "tmp")}
+                torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
+                torch.bitwise_xor(w["sign_fresh"], w["sign"], out=w["tmp"])
+                torch.bitwise_or(w["cand"], w["tmp"], out=w["cand"])
+                torch.bitwise_or(w["cand"], w["band"], out=w["cand"])
+                return pos
+        # did not converge (values jumped far): one-shot exact selection
+        g.search.stats.fallbacks += 1
+        values = [self.s[self.slots[i].segment].abs() for i in g.slots]
+        for i, keep in zip(g.slots, exact_topk_masks(values, g.k)):
+            self.fresh[self.slots[i].segment].copy_(keep)
+        self.cand[seg] = True  # every position of the group may have flipped
+        g.search.reset()
+        return None
+
+    def _settle(self, pos, gid, c_hi: list[int], settled: list[int]) -> None:
+        """Keep the ``k - c_hi`` largest band members of each group, ties by position."""
+        if not settled:
+            return
+        values = self.s[pos].abs()
+        counts = torch.bincount(gid, minlength=len(self.groups))
+        if pos.numel() > SORT_LIMIT:  # wide bands (values moved a lot): linear selection
+            self._settle_by_kthvalue(pos, gid, values, c_hi, settled, counts)
+            return
+        device = pos.device
+        room = torch.tensor([g.k - c for g, c in zip(self.groups, c_hi)], device=device)
+        # sort by group, then value descending, then position (stable sorts, ``pos``
+        # ascending): the canonical order of exact_topk_masks
+        order = torch.argsort(values, descending=True, stable=True)
+        order = order[torch.argsort(gid[order], stable=True)]
+        g_sorted = gid[order]
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(order.numel(), device=device) - starts[g_sorted]
+        self.fresh[pos[order[rank >= room[g_sorted]]]] = False
+        chosen = torch.tensor(settled, device=device)
+        last_kept = values[order[starts[chosen] + room[chosen] - 1]].tolist()
+        for gi, t, band in zip(settled, last_kept, counts[chosen].tolist()):
+            self.groups[gi].search.adapt(t, band)
+
+    def _settle_by_kthvalue(self, pos, gid, values, c_hi, settled, counts) -> None:
+        for gi in settled:
+            mine = gid == gi
+            p, v = pos[mine], values[mine]
+            keep = self.groups[gi].k - c_hi[gi]
+            t = v.kthvalue(v.numel() - keep + 1).values
+            drop = v < t
+            tied = torch.nonzero(v == t).squeeze(1)
+            quota = keep - (v.numel() - int(drop.sum()) - tied.numel())
+            drop[tied[quota:]] = True  # surplus ties: the later positions go
+            self.fresh[p[drop]] = False
+            self.groups[gi].search.adapt(float(t), int(counts[gi]))
+
+    def _apply(self, idx: torch.Tensor) -> None:
+        """Rewrite ``weff``/``wsign`` at the candidate positions ``idx``."""
+        if idx.numel() == 0:
+            return
+        old = self.wsign[idx]
+        w = torch.where(self.sign[idx], -old, old)  # W from W ⊙ sign(s) and the old sign
+        self.weff[idx] = w * self.fresh[idx]
+        self.wsign[idx] = torch.where(self.sign_fresh[idx], -w, w)
