@@ -42,9 +42,9 @@ from torch import nn
 from ._common import exact_topk_masks, sparse_nonzero
 from .threshold import BandSearch
 
-CHUNK = 1 << 18  # elements per streaming chunk: the float temporaries stay in L2/L3
+CHUNK = 1 << 19  # elements per streaming chunk: the float temporaries stay in L2/L3
 ALIGN = 64  # segment alignment (elements): int64 word views and cache lines
-SORT_LIMIT = 1 << 16  # band members settled by one sort; above, kthvalue per group
+SORT_LIMIT = 1 << 20  # band members settled by one sort; above, kthvalue per group
 SMALL_LAYER = 1 << 17  # scope="layer": layers below this size are swept packed together
 
 
@@ -167,7 +167,7 @@ class ScoreEngine:
         }
         # chunks keep temporaries in CPU caches; a GPU streams everything in one go
         chunk = min(CHUNK if device.type == "cpu" else total, total)
-        self.work = tuple(torch.empty(chunk, **floats) for _ in range(3))
+        self.work = tuple(torch.empty(chunk, **floats) for _ in range(2))
         by_offset = sorted(self.slots, key=lambda slot: slot.offset)
         self.slot_starts = torch.tensor([slot.offset for slot in by_offset], device=device)
         self.slot_group = torch.tensor([slot.group for slot in by_offset], device=device)
@@ -236,13 +236,13 @@ class ScoreEngine:
         if keys == self.keys:
             return
         with torch.no_grad():
-            if any(k[1] != slot.engine.s[slot.segment].data_ptr()
-                   for k, slot in zip(keys, self.slots)):
+            base, item = self.s.data_ptr(), self.s.element_size()
+            if any(k[1] != base + slot.offset * item for k, slot in zip(keys, self.slots)):
                 self.link()
                 keys = tuple(slot.current_key() for slot in self.slots)
             rewrite = [slot for slot, k in zip(self.slots, keys) if k[2:] != slot.key[2:]]
             if any(k[:2] != slot.key[:2] for slot, k in zip(self.slots, keys)):
-                self._select()
+                self._select(flips=len(rewrite) < len(self.slots))
             else:  # only weights changed: same flags, rewrite those effective weights
                 self.fresh.copy_(self.mask)
                 self.sign_fresh.copy_(self.sign)
@@ -260,15 +260,16 @@ class ScoreEngine:
                 slot.key = k
         self.keys = keys
 
-    def _select(self) -> None:
-        """Canonical top-k of |s| per group into ``fresh``; flip candidates into ``cand``."""
+    def _select(self, flips: bool = True) -> None:
+        """Canonical top-k of |s| per group into ``fresh``; flip candidates into ``cand``
+        (skipped with ``flips=False``, when every effective weight is rewritten anyway)."""
         for g in self.groups:
             if g.search.t is None:
                 g.search.estimate(self._sample(g))
             g.search.start()
         bounds = [g.search.bounds() for g in self.groups]
         c_hi = self._sweep(self.runs, bounds, with_sign=True)
-        band_pos = self._candidates()
+        band_pos = self._candidates(flips)
         gid = self._group_of(band_pos)
         counts = torch.bincount(gid, minlength=len(self.groups)).tolist()
         settled = []
@@ -293,14 +294,14 @@ class ScoreEngine:
     def _sweep(self, runs: list[Run], bounds, with_sign: bool) -> list[int]:
         """Streaming pass over ``runs``: ``fresh = |s| >= lo``, ``band = |s| > hi``,
         optionally ``sign_fresh = s < 0``; returns per-group counts of ``|s| > hi``."""
-        a_buf, f1_buf, f2_buf = self.work
+        a_buf, f_buf = self.work
         step = a_buf.numel()
         s, band, fresh, sign = self.s, self.band, self.fresh, self.sign_fresh
         groups = len(self.groups)
-        above = torch.zeros(groups, dtype=torch.float64)
-        if any(run.group < 0 for run in runs):
-            lo_t = torch.tensor([b[0] if b else 0.0 for b in bounds], dtype=s.dtype, device=s.device)
-            hi_t = torch.tensor([b[1] if b else 0.0 for b in bounds], dtype=s.dtype, device=s.device)
+        packed_runs = any(run.group < 0 for run in runs)
+        if packed_runs:
+            lo_t, hi_t = (torch.tensor([b[i] if b else 0.0 for b in bounds], dtype=s.dtype,
+                                       device=s.device) for i in (0, 1))
             packed = torch.zeros(groups, dtype=s.dtype, device=s.device)
         sums, owners = [], []
         for run in runs:
@@ -308,33 +309,33 @@ class ScoreEngine:
                 lo, hi = bounds[run.group]
             for start in range(run.start, run.stop, step):
                 stop = min(run.stop, start + step)
-                size = stop - start
                 part = s[start:stop]
-                a, f1, f2 = a_buf[:size], f1_buf[:size], f2_buf[:size]
+                a, f = a_buf[: stop - start], f_buf[: stop - start]
                 if run.group < 0:  # packed small layers: per-position bounds
                     ids = run.gid[start - run.start : stop - run.start]
                     lo, hi = lo_t[ids], hi_t[ids]
                 torch.abs(part, out=a)
-                torch.gt(a, hi, out=f1)
+                torch.gt(a, hi, out=f)
                 if run.group < 0:
-                    packed.index_add_(0, ids, f1)
+                    packed.index_add_(0, ids, f)
                 else:
-                    sums.append(f1.sum())
+                    sums.append(f.sum())
                     owners.append(run.group)
-                band[start:stop].copy_(f1)
-                torch.ge(a, lo, out=f2)
-                fresh[start:stop].copy_(f2)
+                band[start:stop].copy_(f)
+                torch.ge(a, lo, out=a)  # |s| is not needed any more: reuse its buffer
+                fresh[start:stop].copy_(a)
                 if with_sign:
-                    torch.lt(part, 0, out=f1)
-                    sign[start:stop].copy_(f1)
+                    torch.lt(part, 0, out=f)
+                    sign[start:stop].copy_(f)
         # chunk counts are exact in float32 (chunk, small layers < 2**24); add in float64
+        above = torch.zeros(groups, dtype=torch.float64)
         if sums:
             above.index_add_(0, torch.tensor(owners), torch.stack(sums).double().cpu())
-        if any(run.group < 0 for run in runs):
+        if packed_runs:
             above += packed.double().cpu()
         return [int(c) for c in above.tolist()]
 
-    def _candidates(self) -> torch.Tensor:
+    def _candidates(self, flips: bool = True) -> torch.Tensor:
         """Band flags into ``band``; ``cand`` = band | mask flips | sign flips.
 
         Returns the band positions (sorted). Works on int64 words, 8 flags at a time.
@@ -342,6 +343,8 @@ class ScoreEngine:
         w = {name: self.arenas[name].view(torch.int64)
              for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand", "tmp")}
         torch.bitwise_xor(w["fresh"], w["band"], out=w["band"])  # lo <= |s| <= hi
+        if not flips:
+            return sparse_nonzero(self.band)
         torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
         torch.bitwise_xor(w["sign_fresh"], w["sign"], out=w["tmp"])
         torch.bitwise_or(w["cand"], w["tmp"], out=w["cand"])
@@ -412,8 +415,10 @@ class ScoreEngine:
             self.groups[gi].search.adapt(t, band)
 
     def _settle_by_kthvalue(self, pos, gid, values, c_hi, settled, counts) -> None:
+        order = torch.argsort(gid, stable=True)  # positions stay ascending within a group
+        starts = (torch.cumsum(counts, 0) - counts).tolist()
         for gi in settled:
-            mine = gid == gi
+            mine = order[starts[gi] : starts[gi] + int(counts[gi])]
             p, v = pos[mine], values[mine]
             keep = self.groups[gi].k - c_hi[gi]
             t = v.kthvalue(v.numel() - keep + 1).values

@@ -67,7 +67,9 @@ class BandSearch:
         ordered = sample.float().sort(descending=True).values
         m = ordered.numel()
         j = min(m - 1, max(0, round(self.k / self.n * m) - 1))
-        span = int(4 * math.sqrt(m)) + 2  # about four standard errors of a sample quantile
+        q = self.k / self.n
+        # four binomial standard errors of a sample quantile (in ranks), at least two ranks
+        span = int(4 * math.sqrt(m * q * (1 - q))) + 2
         top = float(ordered[max(0, j - span)])
         bottom = float(ordered[min(m - 1, j + span)])
         self.t, self.v = float(ordered[j]), 0.0

@@ -1,0 +1,323 @@
+"""The series' figures: each function draws from RunResults, writes a PNG and returns the Figure.
+
+Each figure is created through pyplot (so that, in Jupyter, pyplot loads the inline backend,
+which teaches IPython to render a Figure as PNG) and released from pyplot at once: nothing
+accumulates in pyplot's figure list, and a notebook cell that ends with the returned figure shows
+it exactly once instead of twice. Every method keeps one colour across all figures (`METHOD_COLORS`).
+Pass ``path=None`` to skip writing the file (the slider explorer redraws without saving).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, NullFormatter
+
+from . import paper
+from .config import METHOD_TITLES, METHODS
+
+Metric = Literal["DI", "DEO"]
+
+_CB = sns.color_palette("colorblind", 10)
+#: One colour per method, shared by every figure (seaborn's colour-blind palette), chosen like the
+#: paper's figure 1: SGDP pink, the debias-then-prune methods yellow/orange, FAPrune green.
+METHOD_COLORS: dict[str, Any] = {
+    "normal": _CB[0], "adv_debias": _CB[9], "scratch": _CB[7], "sgdp": _CB[6],
+    "lmw": _CB[5], "fair_sgdp": _CB[8], "fair_lmw": _CB[1], "faprune": _CB[2],
+}
+
+
+def _save(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise ValueError(f"figures are written as PNG; got {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    plt.close(fig)  # still drawable and savable; just not shown again by the backend at cell end
+    return fig
+
+
+def _style(ax: Any) -> None:
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _value(result: Any, metric: Metric) -> float:
+    return float(result.metrics[metric.lower()])
+
+
+# ----------------------------------------------------------------------------- figure 1
+
+
+def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], metric: Metric, title: str) -> None:
+    """Circles at (accuracy, metric) with area ∝ 1 − pruning ratio (the model's remaining size)."""
+    for method, acc, value, ratio in points:
+        ax.scatter([acc], [value], s=900 * max(1.0 - ratio, 0.02), color=METHOD_COLORS.get(method, "grey"),
+                   alpha=0.75, edgecolor="black", linewidth=0.6, zorder=3)
+    ax.set_xlabel("accuracy ↑")
+    if metric == "DEO":
+        ax.set_ylabel("DEO ↓")
+    else:
+        ax.set_ylabel("DI ↑ (axis inverted)")
+        ax.invert_yaxis()  # keep the paper's reading: bottom-right = accurate and fair
+    ax.set_title(title, fontsize=10)
+    ax.margins(0.18)
+    _style(ax)
+
+
+def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool = True,
+            path: str | Path | None = "figures/figure1.png") -> Figure:
+    """Figure 1: accuracy vs fairness per method, circle area ∝ model size after pruning.
+
+    One panel per target in `results`; with `with_paper`, a second row shows the paper's table 2
+    (DEO) or 3 (DI) numbers for that target in the same encoding. Bottom-right is accurate and fair.
+    """
+    targets = sorted({r.config.data.target for r in results}) or ["Attractive"]
+    table = "2" if metric == "DEO" else "3"
+    panels = {t: paper.panel(table, target=t, metric=metric) for t in targets}
+    n_rows = 2 if with_paper and any(panels.values()) else 1
+    fig = _new_figure(4.6 * len(targets), 4.0 * n_rows + 0.6)
+    axes = fig.subplots(n_rows, len(targets), squeeze=False)
+    for j, target in enumerate(targets):
+        mine = [(r.method, float(r.acc), _value(r, metric), float(r.ratio)) for r in results
+                if r.config.data.target == target]
+        dataset = results[0].config.data.name if results else "synth"
+        _scatter_panel(axes[0][j], mine, metric, f"ours ({dataset}): {target}")
+        if n_rows == 2:
+            ax = axes[1][j]
+            p = panels[target]
+            if p is None:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"the paper has no\n{metric} panel for {target}", ha="center", va="center")
+            else:
+                _scatter_panel(ax, [(row.method, row.acc, row.value, row.ratio) for row in p.rows], metric,
+                               f"paper table {p.table} ({p.dataset}): {target}")
+    present = [m for m in METHODS if any(r.method == m for r in results)] or list(METHODS)
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=METHOD_COLORS[m],
+                      markeredgecolor="black", label=METHOD_TITLES[m]) for m in present]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    fig.suptitle(f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.)", fontsize=11)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- figure 3
+
+
+def figure3(results: Sequence[Any], dense: Sequence[Any], *, metric: Metric,
+            path: str | Path | None = "figures/figure3.png", title: str | None = None) -> Figure:
+    """Figure 3: random-init sub-networks across pruning ratios; trained dense models dashed.
+
+    `results` are the searched sub-networks (SGDP and/or FAPrune with ``init="random"``, any
+    targets; pretrained-init runs work too, with a `title` saying so); `dense` the normally
+    trained dense model of each target. Left: accuracy vs ratio,
+    right: `metric` vs ratio. Colour = target, line style = method.
+    """
+    targets = sorted({r.config.data.target for r in list(results) + list(dense)})
+    colors = dict(zip(targets, sns.color_palette("deep", max(len(targets), 1))))
+    styles = {"faprune": ("-", "o"), "sgdp": (":", "s")}
+    fig = _new_figure(10, 4.2)
+    ax_acc, ax_fair = fig.subplots(1, 2)
+    for target in targets:
+        for method in ("sgdp", "faprune"):
+            runs = sorted((r for r in results if r.method == method and r.config.data.target == target),
+                          key=lambda r: r.config.ratio)
+            if not runs:
+                continue
+            line, marker = styles[method]
+            xs = [float(r.config.ratio) for r in runs]
+            label = f"{METHOD_TITLES[method]}, {target}"
+            ax_acc.plot(xs, [float(r.acc) for r in runs], line, marker=marker, color=colors[target], label=label)
+            ax_fair.plot(xs, [_value(r, metric) for r in runs], line, marker=marker, color=colors[target], label=label)
+        for r in dense:
+            if r.config.data.target == target:
+                ax_acc.axhline(float(r.acc), linestyle="--", color=colors[target], alpha=0.8,
+                               label=f"trained dense, {target}")
+                ax_fair.axhline(_value(r, metric), linestyle="--", color=colors[target], alpha=0.8,
+                                label=f"trained dense, {target}")
+    ax_acc.set_ylabel("accuracy ↑")
+    ax_fair.set_ylabel(f"{metric} {'↓' if metric == 'DEO' else '↑'}")
+    for ax in (ax_acc, ax_fair):
+        ax.set_xlabel("pruning ratio (fraction of weights removed)")
+        _style(ax)
+    ax_fair.legend(fontsize=7, loc="best")
+    fig.suptitle(title or f"Sub-networks of randomly initialised networks: accuracy and {metric} vs pruning ratio",
+                 fontsize=11)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- single-run figures
+
+
+def training_curves(result: Any, *, path: str | Path | None = "figures/training_curves.png") -> Figure:
+    """Per-epoch training losses, validation accuracy, validation DI/DEO and (for score masks) mask movement."""
+    history = list(result.history)
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    loss_keys = [k for k in ("train_loss", "train_ce", "train_l_d", "train_l_di", "train_l_deo")
+                 if any(k in h for h in history)]
+    has_mask = any("mask_changed" in h for h in history)
+    fig = _new_figure(9, 6.4) if has_mask else _new_figure(12, 3.4)
+    axes = list(fig.subplots(2, 2).flat) if has_mask else list(fig.subplots(1, 3))
+
+    def series(key: str) -> list[float]:
+        return [float(h.get(key, math.nan)) for h in history]
+
+    for key in loss_keys:
+        axes[0].plot(epochs, series(key), marker="o", label=key.removeprefix("train_"))
+    axes[0].set_title("training losses", fontsize=10)
+    axes[1].plot(epochs, series("val_acc"), marker="o", color="black")
+    axes[1].set_title("validation accuracy ↑", fontsize=10)
+    axes[2].plot(epochs, series("val_di"), marker="o", label="DI ↑")
+    axes[2].plot(epochs, series("val_deo"), marker="s", label="DEO ↓")
+    axes[2].set_title("validation fairness", fontsize=10)
+    if has_mask:
+        axes[3].plot(epochs, series("mask_changed"), marker="o", color="purple")
+        axes[3].set_title("share of initially kept weights\nno longer kept", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _style(ax)
+    if loss_keys:
+        axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=7)
+    fig.suptitle(f"{METHOD_TITLES.get(result.method, result.method)}: training history", fontsize=11)
+    return _save(fig, path)
+
+
+_RATE_KEYS = (("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR"), ("accuracy", "accuracy"))
+
+
+def group_rates_figure(results: Any, *, path: str | Path | None = "figures/group_rates.png") -> Figure:
+    """Per-group selection rate, TPR, FPR and accuracy of one run or a list of runs (one panel each).
+
+    DI is the ratio of the two selection-rate bars; DEO the sum of the TPR and FPR gaps.
+    """
+    runs = list(results) if isinstance(results, (list, tuple)) else [results]
+    fig = _new_figure(4.2 * len(runs), 3.6)
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    palette = sns.color_palette("muted", 2)
+    for ax, r in zip(axes, runs):
+        groups = {int(k): v for k, v in r.metrics["groups"].items()}
+        sensitive = r.config.data.sensitive
+        width = 0.38
+        for g in (0, 1):
+            values = [float(groups[g][k]) for k, _ in _RATE_KEYS]
+            xs = [i + (g - 0.5) * width for i in range(len(_RATE_KEYS))]
+            ax.bar(xs, values, width=width, color=palette[g], label=f"{sensitive}={g} (n={int(groups[g]['count'])})")
+        ax.set_xticks(range(len(_RATE_KEYS)), [name for _, name in _RATE_KEYS], fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{METHOD_TITLES.get(r.method, r.method)}\nDI {r.di:.3f} · DEO {r.deo:.3f} · acc {r.acc:.3f}",
+                     fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+        _style(ax)
+    return _save(fig, path)
+
+
+def _layer_columns(rows: Sequence[dict[str, Any]]) -> tuple[str, str | None, str | None]:
+    """Find the layer-name column and either a pruned-fraction column or kept/total counts."""
+    keys = set().union(*(row.keys() for row in rows)) if rows else set()
+    name = next((k for k in ("layer", "name", "module") if k in keys), None)
+    if name is None:
+        raise ValueError(f"layer report has no layer-name column; columns: {sorted(keys)}")
+    frac = next((k for k in ("ratio", "pruned_fraction", "sparsity", "pruned") if k in keys), None)
+    kept = next((k for k in ("kept", "keep", "n_kept") if k in keys), None)
+    return name, frac, kept
+
+
+def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/layer_sparsity.png") -> Figure:
+    """Fraction of weights removed in each prunable layer, from `RunResult.layers`."""
+    # Skip the summary rows ("[prunable]", "[all parameters]") that the masker appends to its report.
+    rows = [row for row in result.layers if not str(row.get("name", row.get("layer", ""))).startswith("[")]
+    if not rows:
+        raise ValueError(f"{result.method} has no per-layer mask report (dense methods prune nothing)")
+    name_key, frac_key, kept_key = _layer_columns(rows)
+    names = [str(row[name_key]) for row in rows]
+    if frac_key is not None:
+        fracs = [float(row[frac_key]) for row in rows]
+    else:
+        total_key = next(k for k in ("numel", "total", "n_weights", "size") if k in rows[0])
+        fracs = [1.0 - float(row[kept_key]) / float(row[total_key]) for row in rows]  # type: ignore[index]
+    sizes = [float(row["n"]) for row in rows] if "n" in rows[0] else None
+    fig = _new_figure(10 if sizes else 7, 0.22 * len(rows) + 1.6)
+    axes = fig.subplots(1, 2 if sizes else 1, squeeze=False, sharey=True)[0]
+    ax = axes[0]
+    ax.barh(range(len(rows)), fracs, color=METHOD_COLORS.get(result.method, "grey"))
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.invert_yaxis()  # first layer on top, as in the network
+    ax.axvline(float(result.config.ratio), linestyle="--", color="black", linewidth=1, label="requested ratio")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of the layer's weights removed")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{METHOD_TITLES.get(result.method, result.method)}: per-layer sparsity "
+                 f"(achieved {float(result.ratio):.3f})", fontsize=10)
+    _style(ax)
+    if sizes:  # where the remaining weights are: the deep, wide layers hold most of them
+        kept = [n * (1.0 - f) for n, f in zip(sizes, fracs)]
+        axes[1].barh(range(len(rows)), sizes, color="lightgrey", label="weights")
+        axes[1].barh(range(len(rows)), kept, color=METHOD_COLORS.get(result.method, "grey"), label="kept")
+        axes[1].set_xscale("log")
+        axes[1].xaxis.set_minor_formatter(NullFormatter())
+        axes[1].set_xlabel("number of weights (log scale)")
+        axes[1].legend(fontsize=7, loc="lower right")
+        _style(axes[1])
+    return _save(fig, path)
+
+
+def metrics_bars(result: Any, *, path: str | Path | None = None, reference: Any | None = None) -> Figure:
+    """Accuracy, DI and DEO of one run as bars (beside a reference run, e.g. the dense model)."""
+    runs = [reference, result] if reference is not None else [result]
+    fig = _new_figure(4.8, 3.2)
+    ax = fig.subplots()
+    width = 0.8 / len(runs)
+    for i, r in enumerate(runs):
+        xs = [k + (i - (len(runs) - 1) / 2) * width for k in range(3)]
+        label = f"{METHOD_TITLES.get(r.method, r.method)} (PR. {float(r.ratio):.2f})"
+        ax.bar(xs, [float(r.acc), float(r.di), float(r.deo)], width=width,
+               color=METHOD_COLORS.get(r.method, "grey"), alpha=0.6 if r is reference else 1.0, label=label)
+    ax.set_xticks(range(3), ["accuracy ↑", "DI ↑", "DEO ↓"])
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+    _style(ax)
+    return _save(fig, path)
+
+
+
+def sample_grid(dataset: Any, *, target: str, sensitive: str, per_cell: int = 8, seed: int = 0,
+                path: str | Path | None = "figures/samples.png") -> Figure:
+    """Example images for each (sensitive group, target label) cell: four rows of `per_cell` images.
+
+    `dataset` has ``images`` (uint8, N×3×H×W), ``y`` and ``z`` tensors (e.g. `fapkit.data.load`).
+    The row titles give each cell's size, so the correlation between target and group is visible.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    y, z = dataset.y.reshape(-1), dataset.z.reshape(-1)
+    fig = _new_figure(1.1 * per_cell + 1.6, 4.9)
+    axes = fig.subplots(4, per_cell, squeeze=False)
+    for row, (g, label) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        idx = torch.nonzero((z == g) & (y == label)).reshape(-1)
+        pick = idx[torch.randperm(len(idx), generator=gen)[:per_cell]]
+        for col in range(per_cell):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if col < len(pick):
+                ax.imshow(dataset.images[int(pick[col])].permute(1, 2, 0).numpy(), interpolation="nearest")
+        axes[row][0].set_ylabel(f"{sensitive}={g}\n{target}={label}\n(n={len(idx)})", fontsize=8, rotation=0,
+                                ha="right", va="center")
+    fig.suptitle(f"Samples per cell: sensitive {sensitive} × target {target}", fontsize=11)
+    return _save(fig, path)

@@ -1,0 +1,186 @@
+"""Run the notebook series headless with papermill, and check notebook parameters.
+
+``python -m fapkit.series --preset quick`` executes every ``notebooks/0*.ipynb`` in order into
+``build/notebooks/`` (never over the sources), with the repository root as working directory, so
+tables land in ``results/`` and figures in ``figures/`` as the notebooks save them. Each notebook
+gets ``PRESET``, ``PROGRESS=False`` and ``INTERACTIVE=False`` plus any extra parameters it
+declares in its ``parameters`` cell; the wall time of each notebook is printed.
+
+`check_parameters` is what each notebook's second cell calls: a wrong type raises a TypeError
+that names the parameter, the value and the type expected, before any training starts.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .config import DATASETS, PRESETS
+
+# The parameters the notebooks may declare, with the type each must have. A float parameter
+# also takes an int (papermill's `-p LAM 1` arrives as int); bools are never numbers here.
+PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str, "SENSITIVE": str,
+    "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
+    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str,
+    "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list,
+}
+# Element types of the list parameters.
+LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+
+
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):
+        return bool in kinds
+    if float in kinds and isinstance(value, int):
+        return True
+    return isinstance(value, kinds)
+
+
+def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate notebook parameters; return them with ints in float slots turned into floats.
+
+    Names not in `PARAMETER_TYPES` are passed through unchecked (a notebook may add its own).
+    Raises TypeError for a wrong type (naming parameter, value and expected type) and ValueError
+    for an unknown preset or dataset, a metric other than DI/DEO, or an empty list.
+    """
+    out = dict(params)
+    for name, value in params.items():
+        kind = PARAMETER_TYPES.get(name)
+        if kind is None:
+            continue
+        if not _is(value, kind):
+            raise TypeError(f"parameter {name} = {value!r} has type {type(value).__name__}; "
+                            f"expected {_type_name(kind)}")
+        if name in LIST_ITEM_TYPES:
+            item_kind = LIST_ITEM_TYPES[name]
+            if not value:
+                raise ValueError(f"parameter {name} is an empty list; give at least one {item_kind.__name__}")
+            for item in value:
+                if not _is(item, item_kind):
+                    raise TypeError(f"parameter {name} = {value!r} holds {item!r} of type {type(item).__name__}; "
+                                    f"expected a list of {item_kind.__name__}")
+            if item_kind is float:
+                out[name] = [float(v) for v in value]
+        elif kind is float:
+            out[name] = float(value)
+    if "PRESET" in out and out["PRESET"] not in PRESETS:
+        raise ValueError(f"parameter PRESET = {out['PRESET']!r}; choose one of {', '.join(PRESETS)}")
+    if "DATASET" in out and out["DATASET"] not in DATASETS:
+        raise ValueError(f"parameter DATASET = {out['DATASET']!r}; choose one of {', '.join(DATASETS)}")
+    for metric in out.get("METRICS", []):
+        if metric not in ("DI", "DEO"):
+            raise ValueError(f"parameter METRICS holds {metric!r}; use 'DI' and/or 'DEO'")
+    return out
+
+
+def notebook_paths(notebooks_dir: str | Path = "notebooks", only: Iterable[str] | None = None) -> list[Path]:
+    """The series' notebooks (``0*.ipynb``, sorted); `only` keeps those whose name starts with any given prefix."""
+    folder = Path(notebooks_dir)
+    paths = sorted(folder.glob("0*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks matching 0*.ipynb in {folder.resolve()}")
+    if only is not None:
+        prefixes = [str(p) for p in only]
+        paths = [p for p in paths if any(p.stem.startswith(prefix) or p.name == prefix for prefix in prefixes)]
+        if not paths:
+            raise ValueError(f"no notebook in {folder} matches {prefixes}")
+    return paths
+
+
+def _declared(path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks",
+               build_dir: str | Path = "build/notebooks", parameters: Mapping[str, Any] | None = None,
+               only: Sequence[str] | None = None, root: str | Path | None = None,
+               kernel_name: str = "python3") -> list[Path]:
+    """Execute the notebooks with papermill into `build_dir`; return the executed notebooks' paths.
+
+    Every notebook receives PRESET, PROGRESS=False and INTERACTIVE=False, and those of
+    `parameters` that its parameters cell declares (a name no notebook declares is an error).
+    Notebooks run with `root` as working directory (default: the folder above `notebooks_dir`,
+    i.e. the repository root). A failing cell stops the series with papermill's error; the
+    partly executed notebook is left in `build_dir` for inspection.
+    """
+    import papermill
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    paths = notebook_paths(notebooks_dir, only)
+    src_dir = Path(notebooks_dir).resolve()
+    out_dir = Path(build_dir).resolve()
+    if out_dir == src_dir:
+        raise ValueError("build_dir must differ from notebooks_dir: executed notebooks never overwrite the sources")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cwd = Path(root).resolve() if root is not None else src_dir.parent
+    base = {"PRESET": preset, "PROGRESS": False, "INTERACTIVE": False}
+    extra = dict(parameters or {})
+    check_parameters({**base, **extra})
+    declared = {path: _declared(path) for path in paths}
+    unknown = set(extra) - set().union(*declared.values())
+    if unknown:
+        raise ValueError(f"no notebook declares parameter(s) {sorted(unknown)}")
+
+    outputs: list[Path] = []
+    total = time.perf_counter()
+    for path in paths:
+        params = {**base, **{k: v for k, v in extra.items() if k in declared[path]}}
+        target = out_dir / path.name
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
+                                       cwd=str(cwd), progress_bar=False)
+        except Exception:
+            print(f"{path.name}: FAILED after {time.perf_counter() - start:.1f} s; see {target}", flush=True)
+            raise
+        print(f"{path.name}: {time.perf_counter() - start:.1f} s", flush=True)
+        outputs.append(target)
+    print(f"series ({preset}): {time.perf_counter() - total:.1f} s for {len(outputs)} notebooks", flush=True)
+    return outputs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m fapkit.series --preset quick [--only 03 04] [--build-dir DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m fapkit.series",
+                                     description="Execute the notebook series headless.")
+    parser.add_argument("--preset", default="quick", choices=PRESETS)
+    parser.add_argument("--notebooks-dir", default="notebooks")
+    parser.add_argument("--build-dir", default="build/notebooks")
+    parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00 03_baselines")
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="extra notebook parameter, a Python literal, e.g. -p RATIOS '[0.8, 0.9]'")
+    args = parser.parse_args(argv)
+    parameters = {name: _literal(value) for name, value in args.param}
+    try:
+        run_series(args.preset, notebooks_dir=args.notebooks_dir, build_dir=args.build_dir, only=args.only,
+                   parameters=parameters)
+    except (TypeError, ValueError, FileNotFoundError) as err:
+        print(f"fapkit.series: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _literal(text: str) -> Any:
+    """A command-line value as a Python literal (\"0.8\", \"[1, 2]\", \"True\"), else the plain string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""The slider explorer of notebook 02: pruning ratio, α and λ in, accuracy/DI/DEO out.
+
+`pruning_explorer(compute)` wires three sliders to any function
+``compute(*, ratio, alpha, lam) -> RunResult``; `make_compute(...)` builds the usual one, which
+runs FAPrune through the run cache, so returning to a setting already explored is instant.
+
+The explorer is a plain `ipywidgets.VBox` subclass whose parts are attributes
+(``ratio_slider``, ``alpha_slider``, ``lam_slider``, ``table``, ``plot``, ``last_result``), so
+tests drive it without a kernel: set ``box.ratio_slider.value = 0.9`` and the callback runs
+synchronously. The metrics table is HTML with one CSS class per number (``fap-acc``, ``fap-di``,
+``fap-deo``, ``fap-ratio``) for browser tests; the headless notebook path renders the very same
+HTML with `metrics_html`, so sliders and papermill runs show one table.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Callable, Protocol
+
+import ipywidgets as widgets
+from IPython.display import clear_output, display
+
+from .figures import group_rates_figure
+
+# Slider values are rounded to this many decimals before `compute` sees them: a FloatSlider may
+# report 0.8500000000000001, which would give the run cache a new key for the same setting.
+_DECIMALS = 4
+
+
+class Compute(Protocol):
+    """What the explorer calls: keyword-only ratio, alpha, lam; returns a RunResult-like object."""
+
+    def __call__(self, *, ratio: float, alpha: float, lam: float) -> Any: ...
+
+
+def _fmt(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    return "—" if math.isnan(number) else f"{number:.4f}"
+
+
+def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status: str = "done") -> str:
+    """The explorer's metrics table for one result and the settings that produced it.
+
+    Each number sits in a cell with a stable class (``fap-acc``, ``fap-di``, ``fap-deo``,
+    ``fap-ratio``) and the settings in ``fap-setting-*`` cells, so a browser test can read them.
+    """
+    cells = [("fap-acc", "accuracy ↑", result.acc), ("fap-di", "DI ↑", result.di),
+             ("fap-deo", "DEO ↓", result.deo), ("fap-ratio", "achieved ratio", result.ratio)]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cells)
+    body = "".join(f'<td class="{cls}">{_fmt(v)}</td>' for cls, _, v in cells)
+    settings = (f'<td class="fap-setting-ratio">{ratio:.4g}</td><td class="fap-setting-alpha">{alpha:.4g}</td>'
+                f'<td class="fap-setting-lam">{lam:.4g}</td>')
+    return (
+        '<div class="fap-explorer">'
+        '<table class="fap-metrics" style="border-collapse:collapse">'
+        f"<tr>{head}<th>requested ratio</th><th>α</th><th>λ</th></tr>"
+        f"<tr>{body}{settings}</tr></table>"
+        f'<div class="fap-status">{html.escape(status)}</div></div>'
+    )
+
+
+def _status_html(message: str, *, error: bool = False) -> str:
+    cls = "fap-error" if error else "fap-status"
+    color = "#b00020" if error else "#555"
+    return f'<div class="fap-explorer"><div class="{cls}" style="color:{color}">{html.escape(message)}</div></div>'
+
+
+class PruningExplorer(widgets.VBox):
+    """Three sliders, a metrics table and a plot; see `pruning_explorer`."""
+
+    def __init__(self, compute: Compute, *, ratio: float, alpha: float, lam: float,
+                 plot: Callable[[Any], Any] | None = None) -> None:
+        style = {"description_width": "150px"}
+        layout = widgets.Layout(width="480px")
+        self.ratio_slider = widgets.FloatSlider(
+            value=ratio, min=0.5, max=0.95, step=0.05, description="pruning ratio", readout_format=".2f",
+            continuous_update=False, style=style, layout=layout)
+        self.alpha_slider = widgets.FloatSlider(
+            value=alpha, min=0.0, max=1.0, step=0.1, description="α (1: DI, 0: DEO)", readout_format=".1f",
+            continuous_update=False, style=style, layout=layout)
+        self.lam_slider = widgets.FloatSlider(
+            value=lam, min=0.0, max=5.0, step=0.25, description="λ (adversary weight)", readout_format=".2f",
+            continuous_update=False, style=style, layout=layout)
+        self.table = widgets.HTML(value=_status_html("not computed yet"))
+        self.plot = widgets.Output()
+        self.compute = compute
+        self.last_result: Any = None
+        self.last_error: BaseException | None = None
+        self.last_figure: Any = None
+        self.calls = 0
+        self._plot = plot if plot is not None else (lambda r: group_rates_figure(r, path=None))
+        super().__init__([self.ratio_slider, self.alpha_slider, self.lam_slider, self.table, self.plot])
+        for slider in (self.ratio_slider, self.alpha_slider, self.lam_slider):
+            slider.observe(self._on_change, names="value")
+
+    def settings(self) -> dict[str, float]:
+        """The sliders' current values, rounded so equal settings give equal cache keys."""
+        return {"ratio": round(float(self.ratio_slider.value), _DECIMALS),
+                "alpha": round(float(self.alpha_slider.value), _DECIMALS),
+                "lam": round(float(self.lam_slider.value), _DECIMALS)}
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        self.update()
+
+    def update(self) -> Any:
+        """Call `compute` with the current settings and refresh the table and plot; return the result.
+
+        An error in `compute` is shown in the table (a widget callback's exception would otherwise
+        vanish into the kernel log) and kept in ``last_error``; ``last_result`` keeps the last success.
+        """
+        settings = self.settings()
+        self.table.value = _status_html(f"computing ratio={settings['ratio']:g}, α={settings['alpha']:g}, "
+                                        f"λ={settings['lam']:g} …")
+        self.calls += 1
+        try:
+            result = self.compute(**settings)
+        except Exception as err:  # shown to the user; the explorer stays usable
+            self.last_error = err
+            self.table.value = _status_html(f"{type(err).__name__}: {err}", error=True)
+            return None
+        self.last_error = None
+        self.last_result = result
+        self.table.value = metrics_html(result, **settings)
+        self._redraw(result)
+        return result
+
+    def _redraw(self, result: Any) -> None:
+        try:
+            figure = self._plot(result)
+        except Exception as err:  # a plotting problem must not hide the numbers
+            figure = None
+            self.last_error = err
+        self.last_figure = figure
+        with self.plot:
+            clear_output(wait=True)
+            if figure is not None:
+                display(figure)
+
+
+def pruning_explorer(compute: Compute, *, ratio: float = 0.8, alpha: float = 0.0, lam: float = 1.0,
+                     compute_now: bool = True, plot: Callable[[Any], Any] | None = None) -> PruningExplorer:
+    """Sliders for the pruning ratio (0.5–0.95), α (0–1) and λ (0–5) driving `compute`.
+
+    Each slider reports only on release (``continuous_update=False``): one change, one run.
+    With `compute_now`, the starting setting is computed at once so the table is never empty.
+    `plot(result) -> Figure` draws the lower panel (default: per-group rates of the result).
+    """
+    for name, value, low, high in (("ratio", ratio, 0.5, 0.95), ("alpha", alpha, 0.0, 1.0), ("lam", lam, 0.0, 5.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"{name}={value} is outside the slider's range [{low}, {high}]")
+    box = PruningExplorer(compute, ratio=float(ratio), alpha=float(alpha), lam=float(lam), plot=plot)
+    if compute_now:
+        box.update()
+    return box
+
+
+def make_compute(**fixed_settings: Any) -> Compute:
+    """A `compute(*, ratio, alpha, lam)` that runs FAPrune with `fixed_settings` (preset, target, arch, ...).
+
+    The settings are validated now, so a typo fails before any slider moves. `runs_dir` and
+    `progress` are passed to `fapkit.methods.run` as well.
+    """
+    from .config import make_config  # light; the heavy training imports wait for the first call
+
+    for name in ("ratio", "alpha", "lam"):
+        if name in fixed_settings:
+            raise ValueError(f"{name} is set by the explorer's slider; do not fix it in make_compute")
+    run_only = {k: fixed_settings[k] for k in ("runs_dir", "progress") if k in fixed_settings}
+    settings = {k: v for k, v in fixed_settings.items() if k not in run_only}
+    preset = settings.pop("preset", "quick")
+    make_config("faprune", preset=preset, **dict(settings))  # raises on a bad setting
+
+    def compute(*, ratio: float, alpha: float, lam: float) -> Any:
+        from .methods import run
+
+        return run("faprune", preset=preset, ratio=ratio, alpha=alpha, lam=lam, **run_only, **settings)
+
+    return compute

@@ -1,0 +1,91 @@
+"""The notebook series: committed notebooks are clean, parameters are checked, and (slow) all six run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fapkit.series import check_parameters, notebook_paths, run_series
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+EXPECTED = ["00_data", "01_pretraining", "02_fair_pruning", "03_baselines", "04_ablations", "05_random_init_search"]
+
+
+def test_series_is_the_six_notebooks() -> None:
+    assert [p.stem for p in notebook_paths(NOTEBOOKS)] == EXPECTED
+    assert [p.stem for p in notebook_paths(NOTEBOOKS, only=["03", "05_random"])] == [EXPECTED[3], EXPECTED[5]]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_committed_notebook_is_clean_and_parametrised(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert "check_parameters(" in code[1].source, "the cell after the parameters must check them"
+    for c in code:
+        assert c.outputs == [], f"{name}: a code cell has outputs"
+        assert c.execution_count is None, f"{name}: a code cell has an execution count"
+    assert "widgets" not in nb.metadata, f"{name}: widget state is saved in the notebook"
+    for line in code[0].source.splitlines():
+        assert line.split("#")[0].strip() == "" or "=" in line, f"{name}: non-assignment in parameters: {line}"
+
+
+def test_check_parameters_names_parameter_value_and_type() -> None:
+    ok = check_parameters({"PRESET": "smoke", "RATIO": 1, "RATIOS": [0.8, 1], "INTERACTIVE": False, "OTHER": object()})
+    assert ok["RATIO"] == 1.0 and isinstance(ok["RATIO"], float) and ok["RATIOS"] == [0.8, 1.0]
+    with pytest.raises(TypeError, match=r"RATIO = '0.8' has type str; expected float"):
+        check_parameters({"RATIO": "0.8"})
+    with pytest.raises(TypeError, match=r"INTERACTIVE = 1 has type int; expected bool"):
+        check_parameters({"INTERACTIVE": 1})
+    with pytest.raises(TypeError, match=r"SEED = True has type bool; expected int"):
+        check_parameters({"SEED": True})
+    with pytest.raises(TypeError, match=r"ARCHS = \['resnet18', 3\] holds 3 of type int; expected a list of str"):
+        check_parameters({"ARCHS": ["resnet18", 3]})
+    with pytest.raises(ValueError, match="PRESET = 'fast'"):
+        check_parameters({"PRESET": "fast"})
+    with pytest.raises(ValueError, match="empty list"):
+        check_parameters({"TARGETS": []})
+
+
+def test_run_series_refuses_bad_calls(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="build_dir must differ"):
+        run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=NOTEBOOKS)
+    with pytest.raises(ValueError, match="no notebook declares"):
+        run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path, parameters={"COLOUR": "red"})
+    with pytest.raises(TypeError, match="RATIOS"):
+        run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path, parameters={"RATIOS": "0.8"})
+
+
+TABLES = ["data_rates", "pretraining_metrics", "pretraining_groups", "pretraining_history",
+          "fair_pruning_metrics", "fair_pruning_layers", "fair_pruning_history",
+          "table2_Attractive", "table3_Attractive", "direction",
+          "table4_DI", "table4_DEO", "table5_DI", "table5_DEO", "table6_Attractive_DI", "table6_Attractive_DEO"]
+FIGURES = ["data_samples", "pretraining_group_rates", "pretraining_curves", "fair_pruning_group_rates",
+           "fair_pruning_layers", "fair_pruning_curves", "figure1_DEO", "figure1_DI", "ratios_DI", "ratios_DEO",
+           "figure3_DI", "figure3_DEO"]
+
+
+@pytest.mark.slow
+def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    params = {"ARCH": "small_cnn", "ARCHS": ["small_cnn"], "RATIOS": [0.8, 0.9], "TARGETS": ["Attractive"],
+              "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures), "RUNS_DIR": str(tmp_path / "runs"),
+              "DATA_ROOT": str(tmp_path / "data")}
+    built = run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path / "build", parameters=params)
+    assert [p.stem for p in built] == EXPECTED
+    for name in TABLES:
+        assert (results / f"{name}.csv").is_file(), name
+        assert (results / f"{name}.md").read_text().strip(), name
+    for name in FIGURES:
+        assert (figures / f"{name}.png").stat().st_size > 1000, name
+    # Figures are displayed inline (not only saved), and the headless explorer path shows its table.
+    nb02 = nbformat.read(tmp_path / "build" / "02_fair_pruning.ipynb", as_version=4)
+    outputs = [o for c in nb02.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert any('class="fap-acc"' in o.get("data", {}).get("text/html", "") for o in outputs)
+    nb03 = nbformat.read(tmp_path / "build" / "03_baselines.ipynb", as_version=4)
+    conclusion = [c for c in nb03.cells if "conclusion" in c.metadata.get("tags", [])][0]
+    assert "FAPrune was fairer in" in "".join(o.get("text", "") for o in conclusion.outputs)

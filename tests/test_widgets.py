@@ -1,0 +1,110 @@
+"""The slider explorer without a kernel: set a slider's value, the callback runs synchronously."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import ipywidgets
+import pytest
+from fake_results import fake
+
+from fapkit.widgets import make_compute, metrics_html, pruning_explorer
+
+
+class RecordingCompute:
+    """A fake compute: records every call and returns a fake result whose numbers follow the settings."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, float]] = []
+
+    def __call__(self, *, ratio: float, alpha: float, lam: float) -> Any:
+        self.calls.append({"ratio": ratio, "alpha": alpha, "lam": lam})
+        return fake("faprune", ratio=ratio, acc=0.9 - ratio / 10, di=0.3 + alpha / 2, deo=0.5 - lam / 20)
+
+
+def cell(html: str, cls: str) -> str:
+    match = re.search(rf'<td class="{cls}">([^<]*)</td>', html)
+    assert match, f"no cell with class {cls} in {html}"
+    return match.group(1)
+
+
+def test_explorer_parts_and_initial_compute() -> None:
+    compute = RecordingCompute()
+    box = pruning_explorer(compute, ratio=0.8, alpha=0.0, lam=1.0, plot=lambda r: None)
+    assert isinstance(box, ipywidgets.VBox)
+    assert isinstance(box.table, ipywidgets.HTML) and isinstance(box.plot, ipywidgets.Output)
+    for slider, (low, high) in ((box.ratio_slider, (0.5, 0.95)), (box.alpha_slider, (0.0, 1.0)),
+                                (box.lam_slider, (0.0, 5.0))):
+        assert isinstance(slider, ipywidgets.FloatSlider)
+        assert (slider.min, slider.max) == (low, high) and slider.continuous_update is False
+    assert compute.calls == [{"ratio": 0.8, "alpha": 0.0, "lam": 1.0}]
+    assert cell(box.table.value, "fap-acc") == "0.8200"
+    assert box.last_result.config.ratio == 0.8
+
+
+def test_moving_sliders_calls_compute_and_updates_table() -> None:
+    compute = RecordingCompute()
+    box = pruning_explorer(compute, plot=lambda r: None)
+    before_html, before_result = box.table.value, box.last_result
+
+    box.ratio_slider.value = 0.9
+    assert compute.calls[-1] == {"ratio": 0.9, "alpha": 0.0, "lam": 1.0}
+    assert box.last_result is not before_result and box.last_result.config.ratio == 0.9
+    assert box.table.value != before_html
+    assert cell(box.table.value, "fap-acc") == "0.8100"
+    assert cell(box.table.value, "fap-ratio") == "0.9000"
+
+    box.alpha_slider.value = 1.0
+    assert compute.calls[-1]["alpha"] == 1.0
+    assert cell(box.table.value, "fap-di") == "0.8000"
+
+    box.lam_slider.value = 2.0
+    assert compute.calls[-1] == {"ratio": 0.9, "alpha": 1.0, "lam": 2.0}
+    assert cell(box.table.value, "fap-deo") == "0.4000"
+    assert len(compute.calls) == 4  # one initial call plus one per slider change
+
+
+def test_slider_values_are_rounded_for_the_cache() -> None:
+    compute = RecordingCompute()
+    box = pruning_explorer(compute, compute_now=False, plot=lambda r: None)
+    assert compute.calls == []
+    box.ratio_slider.value = 0.85
+    assert compute.calls[-1]["ratio"] == 0.85  # not 0.8500000000000001
+
+
+def test_compute_error_is_shown_and_last_result_kept() -> None:
+    compute = RecordingCompute()
+    box = pruning_explorer(compute, plot=lambda r: None)
+    good = box.last_result
+
+    def broken(**_: float) -> Any:
+        raise ValueError("no such run")
+
+    box.compute = broken
+    box.lam_slider.value = 3.0
+    assert "fap-error" in box.table.value and "no such run" in box.table.value
+    assert box.last_result is good and isinstance(box.last_error, ValueError)
+
+
+def test_default_plot_draws_a_figure() -> None:
+    box = pruning_explorer(RecordingCompute())
+    assert box.last_figure is not None and box.last_figure.axes
+
+
+def test_metrics_html_matches_the_explorer_table() -> None:
+    compute = RecordingCompute()
+    box = pruning_explorer(compute, ratio=0.7, alpha=0.5, lam=2.0, plot=lambda r: None)
+    headless = metrics_html(compute(ratio=0.7, alpha=0.5, lam=2.0), ratio=0.7, alpha=0.5, lam=2.0)
+    assert headless == box.table.value
+
+
+def test_bad_settings_fail_early() -> None:
+    with pytest.raises(ValueError, match="outside the slider's range"):
+        pruning_explorer(RecordingCompute(), ratio=0.3)
+    with pytest.raises(TypeError, match="ratio must be a float"):
+        pruning_explorer(RecordingCompute(), ratio="0.8")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="set by the explorer"):
+        make_compute(preset="smoke", ratio=0.8)
+    with pytest.raises(ValueError, match="unknown setting"):
+        make_compute(preset="smoke", colour="red")
+    assert callable(make_compute(preset="smoke", target="Attractive", runs_dir="runs", progress=False))
