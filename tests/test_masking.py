@@ -372,7 +372,7 @@ def test_scores_state_dict_roundtrip_resnet18():
     model(x)
     with torch.no_grad():  # scores moved by "training"
         for p in masker.score_parameters():
-            p.add_(torch.randn_like(p), alpha=0.01)
+            p.add_(torch.randn_like(p), alpha=1e-4)
     with torch.no_grad():
         expected = model(x)
     state = _roundtrip(model.state_dict())

@@ -72,6 +72,7 @@ FIGURES = ["data_samples", "pretraining_group_rates", "pretraining_curves", "fai
 def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
     results, figures = tmp_path / "results", tmp_path / "figures"
     params = {"ARCH": "small_cnn", "ARCHS": ["small_cnn"], "RATIOS": [0.8, 0.9], "TARGETS": ["Attractive"],
+              "METRICS": ["DI", "DEO"],
               "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures), "RUNS_DIR": str(tmp_path / "runs"),
               "DATA_ROOT": str(tmp_path / "data")}
     built = run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path / "build", parameters=params)
