@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +35,13 @@ def _make_step(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, lr: f
     return step
 
 
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+
+
 def bench_masking(
     *,
     steps: int = 20,
@@ -51,6 +59,7 @@ def bench_masking(
     ratios (``*_paired``, steadier when other processes load the machine), and the
     band-search counters (selections, band retries, exact fallbacks, last band sizes).
     """
+    load_before = _load_average()
     torch.manual_seed(seed)
     dense = torchvision.models.resnet18(num_classes=1)
     masked, global_ = copy.deepcopy(dense), copy.deepcopy(dense)
@@ -105,6 +114,7 @@ def bench_masking(
         "ratio": ratio,
         "lr": lr,
         "threads": torch.get_num_threads(),
+        "load_average": [load_before, _load_average()],  # other processes skew timings
         "torch": torch.__version__,
         "layer_search": counters(layer_masker),
         "global_search": counters(global_masker),

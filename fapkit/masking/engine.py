@@ -137,15 +137,15 @@ class ScoreEngine:
         Global scope keeps layer order (ties are broken across layers by that order); with
         ``scope="layer"`` small layers go first so they can be swept as one packed run.
         """
-        for i, slot in enumerate(self.slots):
-            n = slot.n
-            self.groups.append(Group([i], kept(n), BandSearch(kept(n), n)))
         if self.scope == "global":
-            n = sum(slot.n for slot in self.slots)
-            self.groups = [Group(list(range(len(self.slots))), kept(n), BandSearch(kept(n), n))]
+            members = [list(range(len(self.slots)))]
             order = self.slots
         else:
+            members = [[i] for i in range(len(self.slots))]
             order = sorted(self.slots, key=lambda slot: slot.n >= SMALL_LAYER)
+        for ids in members:
+            n = sum(self.slots[i].n for i in ids)
+            self.groups.append(Group(ids, kept(n), BandSearch(kept(n), n)))
         offset = 0
         for slot in order:
             slot.offset = offset
