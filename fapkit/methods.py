@@ -37,12 +37,12 @@ import torch.nn as nn
 
 from . import __version__
 from .config import RunConfig, make_config
-from .data import load as load_dataset
 from .data import make_loader
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
 from .metrics import evaluate
 from .models import build_model
 from .records import load_json, load_torch, save_json, save_torch, stable_hash
+from .splits import load_splits
 from .train import Stage, fit
 
 # The settings each stage reads; a stage's cache key hashes exactly these (plus its parent's key).
@@ -165,16 +165,8 @@ def _device(name: str) -> torch.device:
 
 
 def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable]:
-    d = cfg.data
     loaders = []
-    for split, n in (("train", d.n_train), ("valid", d.n_valid), ("test", d.n_test)):
-        extra: dict[str, Any] = {}
-        if d.name == "synth":
-            extra = dict(n=n, correlation=d.correlation, label_noise=d.label_noise, seed=d.data_seed)
-        ds = load_dataset(d.name, split=split, target=d.target, sensitive=d.sensitive, size=d.size,
-                          root=d.root, **extra)
-        if d.name != "synth" and n is not None and n < len(ds):
-            ds = ds.subset(n)
+    for split, ds in load_splits(cfg.data).items():
         _require_both_groups(ds, split)
         loaders.append(make_loader(ds, cfg.batch_size, shuffle=split == "train", seed=cfg.seed))
     return tuple(loaders)  # type: ignore[return-value]
