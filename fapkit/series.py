@@ -12,10 +12,12 @@ that names the parameter, the value and the type expected, before any training s
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .config import DATASETS, PRESETS
 
@@ -105,7 +107,7 @@ def _declared(path: Path) -> set[str]:
 def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks",
                build_dir: str | Path = "build/notebooks", parameters: Mapping[str, Any] | None = None,
                only: Sequence[str] | None = None, root: str | Path | None = None,
-               kernel_name: str = "python3") -> list[Path]:
+               kernel_name: str = "python3", threads: int | None = None) -> list[Path]:
     """Execute the notebooks with papermill into `build_dir`; return the executed notebooks' paths.
 
     Every notebook receives PRESET, PROGRESS=False and INTERACTIVE=False, and those of
@@ -113,11 +115,15 @@ def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks"
     Notebooks run with `root` as working directory (default: the folder above `notebooks_dir`,
     i.e. the repository root). A failing cell stops the series with papermill's error; the
     partly executed notebook is left in `build_dir` for inspection.
-    """
-    import papermill
 
+    `threads` caps the CPU threads of each kernel (OMP_NUM_THREADS/MKL_NUM_THREADS, read by torch
+    at import). On a machine shared with other jobs, 1 thread can be several times faster than
+    torch's default, whose spinning worker threads then fight the other processes for cores.
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
     paths = notebook_paths(notebooks_dir, only)
     src_dir = Path(notebooks_dir).resolve()
     out_dir = Path(build_dir).resolve()
@@ -132,6 +138,33 @@ def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks"
     unknown = set(extra) - set().union(*declared.values())
     if unknown:
         raise ValueError(f"no notebook declares parameter(s) {sorted(unknown)}")
+
+    with _thread_env(threads):
+        return _execute(paths, out_dir, cwd, base, extra, declared, kernel_name, preset)
+
+
+@contextmanager
+def _thread_env(threads: int | None) -> Iterator[None]:
+    """Set the thread-count variables the kernels inherit, and restore them afterwards."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    if threads is not None:
+        for name in names:
+            os.environ[name] = str(threads)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _execute(paths: list[Path], out_dir: Path, cwd: Path, base: dict[str, Any], extra: dict[str, Any],
+             declared: dict[Path, set[str]], kernel_name: str, preset: str) -> list[Path]:
+    """Run each notebook in turn with papermill, printing its wall time."""
+    import papermill
 
     outputs: list[Path] = []
     total = time.perf_counter()
@@ -161,13 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--notebooks-dir", default="notebooks")
     parser.add_argument("--build-dir", default="build/notebooks")
     parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00 03_baselines")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per kernel (1 is often fastest on a machine shared with other jobs)")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter, a Python literal, e.g. -p RATIOS '[0.8, 0.9]'")
     args = parser.parse_args(argv)
     parameters = {name: _literal(value) for name, value in args.param}
     try:
         run_series(args.preset, notebooks_dir=args.notebooks_dir, build_dir=args.build_dir, only=args.only,
-                   parameters=parameters)
+                   parameters=parameters, threads=args.threads)
     except (TypeError, ValueError, FileNotFoundError) as err:
         print(f"fapkit.series: error: {err}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """The notebook series: committed notebooks are clean, parameters are checked, and (slow) all six run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -57,6 +58,18 @@ def test_run_series_refuses_bad_calls(tmp_path: Path) -> None:
         run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path, parameters={"COLOUR": "red"})
     with pytest.raises(TypeError, match="RATIOS"):
         run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path, parameters={"RATIOS": "0.8"})
+    with pytest.raises(ValueError, match="threads"):
+        run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path, threads=0)
+
+
+def test_thread_cap_is_set_for_kernels_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fapkit.series import _thread_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "4")
+    with _thread_env(1):
+        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "4"
 
 
 TABLES = ["data_rates", "pretraining_metrics", "pretraining_groups", "pretraining_history",

@@ -6,8 +6,8 @@
 * ``s`` -- the scores themselves: each ``layer.scores`` parameter is a view of its segment
   (re-linked automatically if a parameter is replaced, e.g. after ``model.to(...)`` or a
   ``deepcopy``); padding holds NaN, which no comparison counts;
-* bool flags, double-buffered (``*_fresh`` is computed, then swapped in): the mask, the
-  sign of ``s``, and two scratch arenas;
+* bool flags: the mask and the sign of ``s``, double-buffered (``*_fresh`` is computed,
+  then swapped in), the band and the flip candidates;
 * ``weff = W ⊙ m`` (what the layer computes with) and ``wsign = W ⊙ sign(s)`` (what the
   backward pass multiplies the incoming gradient with).
 
@@ -18,8 +18,9 @@ One sync (after the scores changed, i.e. once per optimizer step):
    ``fresh = |s| >= lo``, the ``|s| > hi`` flags and ``s < 0``. Temporaries are float
    (comparisons into float are ~3x faster than into bool on CPU; float -> bool copies are
    cheap) and stay in a chunk-sized workspace; only bool flags reach memory.
-2. **Candidates** -- word-wise (8 flags per int64) XOR/OR give the positions that are in a
-   band or whose mask bit or sign may have flipped; one sparse scan finds them.
+2. **Candidates** -- every few chunks, while the flags are still in cache, word-wise
+   (8 flags per int64) XOR/OR mark the positions that are in a band or whose mask bit or
+   sign may have flipped; one sparse scan at the end finds them.
 3. **Settle** -- per group keep the ``k - c_hi`` largest band members (a stable sort of a
    few thousand values: ties go to the lower position, exactly like
    :func:`~fapkit.masking._common.exact_topk_masks`).
@@ -42,15 +43,14 @@ from torch import nn
 from ._common import exact_topk_masks, sparse_nonzero
 from .threshold import BandSearch
 
-CHUNK = 1 << 19  # elements per streaming chunk: the float temporaries stay in L2/L3
+CHUNK = 1 << 20  # elements per streaming chunk: the float temporaries stay in L3
 ALIGN = 64  # segment alignment (elements): int64 word views and cache lines
 SORT_LIMIT = 1 << 20  # band members settled by one sort; above, kthvalue per group
-SMALL_LAYER = 1 << 17  # scope="layer": layers below this size are swept packed together
+BLOCK = 1 << 21  # flags are combined every ~BLOCK elements, while they are still in cache
 
 
 def _padded(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
-
 
 @dataclass(eq=False)
 class Slot:
@@ -97,17 +97,11 @@ class Group:
 
 @dataclass(eq=False)
 class Run:
-    """A contiguous stretch of the arenas swept with the same code.
-
-    ``group >= 0``: one group, scalar band bounds. ``group == -1``: several small layers
-    packed together (scope="layer"), with ``gid`` giving each position's group, so that
-    they cost a handful of tensor operations instead of a handful per layer.
-    """
+    """A contiguous stretch of the arenas swept with one group's band bounds."""
 
     start: int
     stop: int
     group: int
-    gid: torch.Tensor | None = None
 
 
 @dataclass(eq=False)
@@ -134,15 +128,15 @@ class ScoreEngine:
     def allocate(self, kept: Callable[[int], int]) -> None:
         """Lay out segments, create groups, runs and arenas (``kept(n)``: k for n values).
 
-        Global scope keeps layer order (ties are broken across layers by that order); with
-        ``scope="layer"`` small layers go first so they can be swept as one packed run.
+        Segments follow layer order, which is also the order ties are broken in across
+        layers for global scope.
         """
         if self.scope == "global":
             members = [list(range(len(self.slots)))]
             order = self.slots
         else:
             members = [[i] for i in range(len(self.slots))]
-            order = sorted(self.slots, key=lambda slot: slot.n >= SMALL_LAYER)
+            order = self.slots
         for ids in members:
             n = sum(self.slots[i].n for i in ids)
             self.groups.append(Group(ids, kept(n), BandSearch(kept(n), n)))
@@ -163,7 +157,7 @@ class ScoreEngine:
             "weff": torch.zeros(total, **floats),
             "wsign": torch.zeros(total, **floats),
             **{name: torch.zeros(total, **bools)
-               for name in ("mask", "fresh", "sign", "sign_fresh", "band", "cand", "tmp")},
+               for name in ("mask", "fresh", "sign", "sign_fresh", "band", "cand")},
         }
         # chunks keep temporaries in CPU caches; a GPU streams everything in one go
         chunk = min(CHUNK if device.type == "cpu" else total, total)
@@ -171,25 +165,13 @@ class ScoreEngine:
         by_offset = sorted(self.slots, key=lambda slot: slot.offset)
         self.slot_starts = torch.tensor([slot.offset for slot in by_offset], device=device)
         self.slot_group = torch.tensor([slot.group for slot in by_offset], device=device)
-        self.runs = self._plan_runs(device)
+        self.runs = self._plan_runs()
+        self.sweep_plan = self._plan(self.runs)
 
-    def _plan_runs(self, device: torch.device) -> list[Run]:
+    def _plan_runs(self) -> list[Run]:
         if self.scope == "global":  # one threshold: chunks run across layers (NaN padding)
             return [Run(0, self.size, 0)]
-        runs = []
-        small = [slot for slot in self.slots if slot.n < SMALL_LAYER]
-        if len(small) > 1:
-            stop = max(slot.offset + _padded(slot.n) for slot in small)
-            gid = torch.zeros(stop, dtype=torch.int64, device=device)
-            for slot in small:
-                gid[slot.offset : slot.offset + _padded(slot.n)] = slot.group
-            runs.append(Run(0, stop, -1, gid))
-            small_ids = {id(slot) for slot in small}
-        else:
-            small_ids = set()
-        runs += [Run(slot.offset, slot.offset + slot.n, slot.group)
-                 for slot in self.slots if id(slot) not in small_ids]
-        return runs
+        return [Run(slot.offset, slot.offset + slot.n, slot.group) for slot in self.slots]
 
     def __getattr__(self, name: str) -> torch.Tensor:
         # arenas read as attributes (engine.mask, engine.weff, ...)
@@ -241,14 +223,16 @@ class ScoreEngine:
                 self.link()
                 keys = tuple(slot.current_key() for slot in self.slots)
             rewrite = [slot for slot, k in zip(self.slots, keys) if k[2:] != slot.key[2:]]
+            flips = len(rewrite) < len(self.slots)  # (first sync: everything is rewritten)
+            cand = None
             if any(k[:2] != slot.key[:2] for slot, k in zip(self.slots, keys)):
-                self._select(flips=len(rewrite) < len(self.slots))
+                cand = self._select(flips)
             else:  # only weights changed: same flags, rewrite those effective weights
                 self.fresh.copy_(self.mask)
                 self.sign_fresh.copy_(self.sign)
                 self.cand.zero_()
-            if len(rewrite) < len(self.slots):  # (first sync: everything is rewritten)
-                self._apply(sparse_nonzero(self.cand))
+            if flips:
+                self._apply(sparse_nonzero(self.cand) if cand is None else cand)
             for slot in rewrite:
                 seg, w = slot.segment, slot.layer.weight.detach().reshape(-1)
                 torch.mul(w, self.fresh[seg], out=self.weff[seg])
@@ -260,16 +244,23 @@ class ScoreEngine:
                 slot.key = k
         self.keys = keys
 
-    def _select(self, flips: bool = True) -> None:
+    def _select(self, flips: bool = True) -> torch.Tensor | None:
         """Canonical top-k of |s| per group into ``fresh``; flip candidates into ``cand``
-        (skipped with ``flips=False``, when every effective weight is rewritten anyway)."""
+        (skipped with ``flips=False``, when every effective weight is rewritten anyway).
+
+        Returns the candidate positions, or None if a retry changed ``cand`` since.
+        """
         for g in self.groups:
             if g.search.t is None:
                 g.search.estimate(self._sample(g))
             g.search.start()
         bounds = [g.search.bounds() for g in self.groups]
-        c_hi = self._sweep(self.runs, bounds, with_sign=True)
-        band_pos = self._candidates(flips)
+        c_hi = self._sweep(self.sweep_plan, bounds, with_sign=True, flips=flips)
+        if flips:
+            cand = sparse_nonzero(self.cand)
+            band_pos = cand[self.band[cand]]
+        else:
+            cand, band_pos = None, sparse_nonzero(self.band)
         gid = self._group_of(band_pos)
         counts = torch.bincount(gid, minlength=len(self.groups)).tolist()
         settled = []
@@ -277,7 +268,8 @@ class ScoreEngine:
             if g.search.check(c_hi[gi], counts[gi]):
                 settled.append(gi)
                 continue
-            retry = self._retry(gi, c_hi)  # rare: the threshold left the band
+            retry = self._retry(gi, c_hi, flips)  # rare: the threshold left the band
+            cand = None  # the retry re-flagged this group's candidates
             keep = gid != gi
             band_pos, gid = band_pos[keep], gid[keep]
             if retry is not None:
@@ -285,101 +277,110 @@ class ScoreEngine:
                 band_pos, order = torch.sort(torch.cat([band_pos, retry]))
                 gid = torch.cat([gid, torch.full_like(retry, gi)])[order]
         self._settle(band_pos, gid, c_hi, settled)
+        return cand
 
     def _sample(self, g: Group) -> torch.Tensor:
         n = sum(self.slots[i].n for i in g.slots)
         stride = max(1, n // 65536)
         return torch.cat([self.s[self.slots[i].segment][::stride].abs() for i in g.slots])
 
-    def _sweep(self, runs: list[Run], bounds, with_sign: bool) -> list[int]:
-        """Streaming pass over ``runs``: ``fresh = |s| >= lo``, ``band = |s| > hi``,
-        optionally ``sign_fresh = s < 0``; returns per-group counts of ``|s| > hi``."""
-        a_buf, f_buf = self.work
-        step = a_buf.numel()
-        s, band, fresh, sign = self.s, self.band, self.fresh, self.sign_fresh
-        groups = len(self.groups)
-        packed_runs = any(run.group < 0 for run in runs)
-        if packed_runs:
-            lo_t, hi_t = (torch.tensor([b[i] if b else 0.0 for b in bounds], dtype=s.dtype,
-                                       device=s.device) for i in (0, 1))
-            packed = torch.zeros(groups, dtype=s.dtype, device=s.device)
-        sums, owners = [], []
-        for run in runs:
-            if run.group >= 0:
-                lo, hi = bounds[run.group]
-            for start in range(run.start, run.stop, step):
+    def _plan(self, runs: list[Run]) -> list[tuple[int, int, int]]:
+        """The sweep's work list: ``(start, stop, group)`` chunks, and ``(start, stop, -1)``
+        items that combine the flags of the chunks just before them (:meth:`_flag`).
+
+        The order is *backwards* through the arenas: the optimizer updates the scores
+        front to back, so the last ones it wrote are still in cache when the sweep starts.
+        Flags are combined every ~BLOCK elements, while they are still in cache; a block
+        may span segments that touch (the gaps are padding, whose flags are all False).
+        """
+        step = self.work[0].numel()
+        items: list[tuple[int, int, int]] = []
+        block: list[int] | None = None  # [start, stop) of flags not yet combined
+        for run in reversed(runs):
+            for start in reversed(range(run.start, run.stop, step)):
                 stop = min(run.stop, start + step)
-                part = s[start:stop]
-                a, f = a_buf[: stop - start], f_buf[: stop - start]
-                if run.group < 0:  # packed small layers: per-position bounds
-                    ids = run.gid[start - run.start : stop - run.start]
-                    lo, hi = lo_t[ids], hi_t[ids]
-                torch.abs(part, out=a)
-                torch.gt(a, hi, out=f)
-                if run.group < 0:
-                    packed.index_add_(0, ids, f)
-                else:
-                    sums.append(f.sum())
-                    owners.append(run.group)
-                band[start:stop].copy_(f)
-                torch.ge(a, lo, out=a)  # |s| is not needed any more: reuse its buffer
-                fresh[start:stop].copy_(a)
-                if with_sign:
-                    torch.lt(part, 0, out=f)
-                    sign[start:stop].copy_(f)
-        # chunk counts are exact in float32 (chunk, small layers < 2**24); add in float64
-        above = torch.zeros(groups, dtype=torch.float64)
-        if sums:
-            above.index_add_(0, torch.tensor(owners), torch.stack(sums).double().cpu())
-        if packed_runs:
-            above += packed.double().cpu()
+                items.append((start, stop, run.group))
+                end = _padded(stop)
+                if block is not None and block[0] != end:  # not adjacent: flush
+                    items.append((block[0], block[1], -1))
+                    block = None
+                block = [start, end] if block is None else [start, block[1]]
+                if block[1] - block[0] >= BLOCK:
+                    items.append((block[0], block[1], -1))
+                    block = None
+        if block is not None:
+            items.append((block[0], block[1], -1))
+        return items
+
+    def _sweep(self, plan: list[tuple[int, int, int]], bounds, with_sign: bool,
+               flips: bool) -> list[int]:
+        """Streaming pass along ``plan`` (see :meth:`_plan`); per-group counts of |s| > hi.
+
+        Writes ``fresh = |s| >= lo``, optionally ``sign_fresh = s < 0``, the band flags
+        ``lo <= |s| <= hi`` and (with ``flips``) the candidates, see :meth:`_flag`.
+        """
+        a_buf, f_buf = self.work
+        s, band, fresh, sign = self.s, self.band, self.fresh, self.sign_fresh
+        words = {name: self.arenas[name].view(torch.int64)
+                 for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand")}
+        sums, owners = [], []
+        for start, stop, group in plan:
+            if group < 0:
+                self._flag(words, start, stop, flips, signs=with_sign and flips)
+                continue
+            lo, hi = bounds[group]
+            part = s[start:stop]
+            a, f = a_buf[: stop - start], f_buf[: stop - start]
+            torch.abs(part, out=a)
+            torch.gt(a, hi, out=f)
+            sums.append(f.sum())
+            owners.append(group)
+            band[start:stop].copy_(f)  # |s| > hi for now; made the band in _flag
+            torch.ge(a, lo, out=a)  # |s| is not needed any more: reuse its buffer
+            fresh[start:stop].copy_(a)
+            if with_sign:
+                torch.lt(part, 0, out=f)
+                sign[start:stop].copy_(f)
+        # chunk counts are exact in float32 (chunk < 2**24); add them up in float64
+        above = torch.zeros(len(self.groups), dtype=torch.float64)
+        above.index_add_(0, torch.tensor(owners), torch.stack(sums).double().cpu())
         return [int(c) for c in above.tolist()]
 
-    def _candidates(self, flips: bool = True) -> torch.Tensor:
-        """Band flags into ``band``; ``cand`` = band | mask flips | sign flips.
+    def _flag(self, words: dict[str, torch.Tensor], start: int, stop: int, flips: bool,
+              signs: bool) -> None:
+        """On ``[start, stop)``, 8 flags per int64 word (in place where possible):
 
-        Returns the band positions (sorted). Works on int64 words, 8 flags at a time.
+        * ``band = fresh ^ (|s| > hi)``, that is ``lo <= |s| <= hi``;
+        * with ``signs``: ``sign ^= sign_fresh``, so ``sign`` holds the sign *flips* (the old
+          sign is ``sign_fresh ^ sign`` from then on, see :meth:`_apply`);
+        * with ``flips``: ``cand = (fresh ^ mask) | band | sign flips``.
         """
-        w = {name: self.arenas[name].view(torch.int64)
-             for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand", "tmp")}
-        torch.bitwise_xor(w["fresh"], w["band"], out=w["band"])  # lo <= |s| <= hi
-        if not flips:
-            return sparse_nonzero(self.band)
-        torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
-        torch.bitwise_xor(w["sign_fresh"], w["sign"], out=w["tmp"])
-        torch.bitwise_or(w["cand"], w["tmp"], out=w["cand"])
-        torch.bitwise_or(w["cand"], w["band"], out=w["cand"])
-        cand = sparse_nonzero(self.cand)
-        return cand[self.band[cand]]
+        span = slice(start // 8, stop // 8)
+        w = {name: word[span] for name, word in words.items()}
+        w["band"].bitwise_xor_(w["fresh"])
+        if signs:
+            w["sign"].bitwise_xor_(w["sign_fresh"])
+        if flips:
+            torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
+            w["cand"].bitwise_or_(w["band"]).bitwise_or_(w["sign"])
 
     def _group_of(self, pos: torch.Tensor) -> torch.Tensor:
         slot = torch.searchsorted(self.slot_starts, pos, right=True) - 1
         return self.slot_group[slot]
 
-    def _retry(self, gi: int, c_hi: list[int]) -> torch.Tensor | None:
+    def _retry(self, gi: int, c_hi: list[int], flips: bool) -> torch.Tensor | None:
         """Move group ``gi``'s band until it holds the k-th value; its band positions."""
         g = self.groups[gi]
-        runs = [Run(self.slots[i].offset, self.slots[i].offset + self.slots[i].n, gi)
-                for i in g.slots]
+        plan = self._plan([Run(self.slots[i].offset, self.slots[i].offset + self.slots[i].n, gi)
+                           for i in g.slots])
         bounds: list = [None] * len(self.groups)
         first, last = self.slots[g.slots[0]], self.slots[g.slots[-1]]
         seg = slice(first.offset, last.offset + _padded(last.n))
         while not g.search.exhausted:
             bounds[gi] = g.search.bounds()
-            c_hi[gi] = self._sweep(runs, bounds, with_sign=False)[gi]
-            fresh, band = self.fresh[seg], self.band[seg]
-            torch.bitwise_xor(fresh.view(torch.int64), band.view(torch.int64),
-                              out=band.view(torch.int64))
-            pos = sparse_nonzero(band) + seg.start
+            c_hi[gi] = self._sweep(plan, bounds, with_sign=False, flips=flips)[gi]
+            pos = sparse_nonzero(self.band[seg]) + seg.start
             if g.search.check(c_hi[gi], pos.numel()):
-                # the group's mask up to its band changed with ``lo``: redo its flip
-                # candidates (band | mask flips | sign flips)
-                w = {name: self.arenas[name][seg].view(torch.int64)
-                     for name in ("fresh", "band", "mask", "sign", "sign_fresh", "cand", "tmp")}
-                torch.bitwise_xor(w["fresh"], w["mask"], out=w["cand"])
-                torch.bitwise_xor(w["sign_fresh"], w["sign"], out=w["tmp"])
-                torch.bitwise_or(w["cand"], w["tmp"], out=w["cand"])
-                torch.bitwise_or(w["cand"], w["band"], out=w["cand"])
                 return pos
         # did not converge (values jumped far): one-shot exact selection
         g.search.stats.fallbacks += 1
@@ -434,6 +435,7 @@ class ScoreEngine:
         if idx.numel() == 0:
             return
         old = self.wsign[idx]
-        w = torch.where(self.sign[idx], -old, old)  # W from W ⊙ sign(s) and the old sign
+        was_negative = self.sign_fresh[idx] ^ self.sign[idx]  # ``sign`` holds flips now
+        w = torch.where(was_negative, -old, old)  # W from W ⊙ sign(s) and the old sign
         self.weff[idx] = w * self.fresh[idx]
         self.wsign[idx] = torch.where(self.sign_fresh[idx], -w, w)

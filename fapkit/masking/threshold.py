@@ -112,15 +112,15 @@ class BandSearch:
     def adapt(self, t_new: float, band: int) -> None:
         """Record the exact new threshold; size the band to the prediction error.
 
-        A band about 3-12 prediction errors wide rarely misses (a miss costs one extra
-        counting pass of the group) and keeps the settle step small.
+        A band 3-20 prediction errors wide (and at least ~32 values) rarely misses (a miss
+        costs one extra counting pass of the group) and keeps the settle step small.
         """
         assert self.t is not None
         error = abs(t_new - self.center)
-        if error > self.w / 3 or band < 16:
+        if error > self.w / 3 or band < 32:
             self.w *= 2
-        elif error < self.w / 12 and band > 64:
-            self.w /= 2
+        elif error < self.w / 20 and band > 256:  # shrink fast towards ~10 errors
+            self.w = max(10 * error, self.w / 4)
         self.v = 0.5 * self.v + 0.5 * (t_new - self.t)
         self.t = t_new
         self.w = self._floor(self.w, t_new)
