@@ -73,7 +73,7 @@ class RunResult:
     history: list[dict[str, Any]]
     model: nn.Module | None = field(repr=False, default=None)
     run_dir: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0               # this stage's own compute time (parents excluded); kept in the cache
     layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
@@ -129,6 +129,7 @@ class _Context:
     user_model: nn.Module | None
     cache: bool
     device: torch.device
+    computed_seconds: float = 0.0      # time spent computing stages so far (to exclude parents)
 
 
 def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | None = None,
@@ -150,10 +151,7 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
     device = _device(cfg.device)
     ctx = _Context(cfg, train, valid, test, Path(runs_dir), progress, model,
                    cache=model is None and not user_data, device=device)
-    start = time.perf_counter()
-    result = _run_stage(method, ctx)
-    result.seconds = time.perf_counter() - start
-    return result
+    return _run_stage(method, ctx)
 
 
 def _device(name: str) -> torch.device:
@@ -192,6 +190,7 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
         return _load_result(method, cfg, run_dir)
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
     metrics = evaluate(model, ctx.test, device=ctx.device)
     if masker is not None:
@@ -203,6 +202,9 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
     plain = plain.cpu().eval()
     result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
                        plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers])
+    elapsed = time.perf_counter() - start
+    result.seconds = elapsed - (ctx.computed_seconds - parents_before)  # parents computed on the way excluded
+    ctx.computed_seconds = parents_before + elapsed
     save_torch(model_path, plain.state_dict())
     record = result.summary()
     save_json(record_path, record)

@@ -45,6 +45,33 @@ def test_cached_runs_are_reused_and_give_the_same_result(runs_dir):
     assert len(pretrained) == 1  # sgdp, lmw and faprune shared one pretraining
 
 
+def test_seconds_are_the_stage_own_compute_time_and_survive_the_cache(tmp_path, monkeypatch):
+    import time as real_time
+
+    import fapkit.methods as methods
+
+    clock = {"now": 0.0}
+    cost = {"normal": 100.0, "lmw": 7.0}  # fake seconds each stage's training takes
+    real_fit = methods.fit
+
+    def timed_fit(*args, desc, **kwargs):
+        clock["now"] += cost[desc]
+        return real_fit(*args, desc=desc, **kwargs)
+
+    class FakeTime:
+        perf_counter = staticmethod(lambda: clock["now"])
+        strftime = staticmethod(real_time.strftime)
+
+    monkeypatch.setattr(methods, "fit", timed_fit)
+    monkeypatch.setattr(methods, "time", FakeTime)
+    lmw = fapkit.run("lmw", runs_dir=tmp_path, **TINY)  # computes the pretraining on the way
+    normal = fapkit.run("normal", runs_dir=tmp_path, **TINY)  # cached now
+    assert (lmw.seconds, normal.seconds) == (7.0, 100.0)  # the parent's time is not lmw's
+    record = json.loads((tmp_path / lmw.run_dir.split("/")[-1] / "record.json").read_text())
+    assert record["seconds"] == 7.0
+    assert fapkit.run("lmw", runs_dir=tmp_path, **TINY).seconds == 7.0  # not the cache lookup's time
+
+
 def test_random_init_search(runs_dir):
     res = fapkit.run("faprune", init="random", runs_dir=runs_dir, **TINY)
     assert res.ratio == pytest.approx(0.8, abs=0.01)
