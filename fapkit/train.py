@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .discriminators import FairnessDiscriminator, generator_fairness_term, project_out
 from .metrics import evaluate
 from .records import load_torch, save_torch
+from .runtime import keep_freed_memory
 
 StepKind = Literal["ce", "faprune", "debias"]
 CHECKPOINT = "checkpoint.pt"
@@ -138,6 +139,7 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     """
     device = torch.device(device)
     model.to(device)
+    keep_freed_memory()  # reuse freed tensor memory instead of page-faulting it in again
     torch.manual_seed(seed)
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if masker is not None and getattr(masker, "kind", None) == "fixed":

@@ -21,6 +21,7 @@ import torchvision
 from torch import nn
 
 from fapkit.masking import attach_scores
+from fapkit.runtime import keep_freed_memory
 
 
 def _make_step(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, lr: float) -> Callable[[], None]:
@@ -60,6 +61,7 @@ def bench_masking(
     band-search counters (selections, band retries, exact fallbacks, last band sizes).
     """
     load_before = _load_average()
+    allocator_tuned = keep_freed_memory()  # as training does (fapkit.train.fit)
     torch.manual_seed(seed)
     dense = torchvision.models.resnet18(num_classes=1)
     masked, global_ = copy.deepcopy(dense), copy.deepcopy(dense)
@@ -114,6 +116,7 @@ def bench_masking(
         "ratio": ratio,
         "lr": lr,
         "threads": torch.get_num_threads(),
+        "allocator_tuned": allocator_tuned,
         "load_average": [load_before, _load_average()],  # other processes skew timings
         "torch": torch.__version__,
         "layer_search": counters(layer_masker),
