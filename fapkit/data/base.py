@@ -17,7 +17,7 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -132,6 +132,28 @@ def resolve_cache_dir(root: Path, cache_dir: str | Path | None) -> Path:
     except OSError:  # read-only dataset copies are common on shared clusters
         pass
     return Path("data/cache")
+
+
+def cached_decode(decode: Callable[[], torch.Tensor], files: Sequence[str], key_fields: Mapping[str, Any], *,
+                  root: Path, cache_dir: str | Path | None, cache: bool, stem: str) -> tuple[torch.Tensor, Path | None, bool]:
+    """Images decoded by ``decode()``, or read from the cache a previous call wrote.
+
+    The cache file ``<stem>_<key>.pt`` (in :func:`resolve_cache_dir`) is keyed by ``key_fields``
+    plus a digest of ``files``, so another split, size, crop or file set never reuses it; a
+    corrupt or mismatching file is decoded again. Returns (images, cache path or None, whether
+    the images came from the cache).
+    """
+    digest = files_digest(files)
+    path = None
+    if cache:
+        path = resolve_cache_dir(root, cache_dir) / f"{stem}_{cache_key({**key_fields, 'files': digest})}.pt"
+        data = try_load(path)
+        if data is not None and data.get("files") == digest:
+            return data["images"], path, True
+    images = decode()
+    if path is not None:
+        atomic_save({"images": images, "files": digest}, path)
+    return images, path, False
 
 
 def _decode_one(path: Path, size: int, crop: float) -> np.ndarray:

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .base import (
-    CELEBA_ATTRIBUTES, SPLITS, FaceTensors, atomic_save, cache_key, check_attributes,
-    check_size, check_split, decode_images, files_digest, resolve_cache_dir, try_load,
+    CELEBA_ATTRIBUTES, SPLITS, FaceTensors, cached_decode, check_attributes, check_size, check_split,
+    decode_images,
 )
 
 CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
@@ -126,27 +126,15 @@ class CelebA(FaceTensors):
         values = values[keep]
 
         self.root = root
-        self.loaded_from_cache = False
-        self.cache_path: Path | None = None
-        digest = files_digest(split_files)
-        data = None
-        if cache:
-            key = cache_key({"dataset": "celeba", "split": split, "size": size, "crop": crop,
-                             "files": digest, "version": _LOADER_VERSION})
-            self.cache_path = resolve_cache_dir(root, cache_dir) / f"celeba_{split}_{size}px_{key}.pt"
-            data = try_load(self.cache_path)
-            if data is not None and data.get("files") != digest:
-                data = None
-            self.loaded_from_cache = data is not None
-        if data is None:
-            data = {"images": self._decode(split_files, size, crop), "files": digest}
-            if self.cache_path is not None:
-                atomic_save(data, self.cache_path)
+        images, self.cache_path, self.loaded_from_cache = cached_decode(
+            lambda: self._decode(split_files, size, crop), split_files,
+            {"dataset": "celeba", "split": split, "size": size, "crop": crop, "version": _LOADER_VERSION},
+            root=root, cache_dir=cache_dir, cache=cache, stem=f"celeba_{split}_{size}px")
 
         self.files = split_files
         attrs = {name: torch.from_numpy(values[:, j].astype(np.int64)) for j, name in enumerate(names)}
         super().__init__(
-            data["images"], attrs[target].clone(), attrs[sensitive].clone(),
+            images, attrs[target].clone(), attrs[sensitive].clone(),
             target=target, sensitive=sensitive, name="celeba", attributes=attrs,
         )
 

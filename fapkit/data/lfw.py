@@ -28,8 +28,7 @@ import numpy as np
 import torch
 
 from .base import (
-    FaceTensors, atomic_save, cache_key, check_attributes, check_size, check_split,
-    decode_images, files_digest, resolve_cache_dir, try_load,
+    FaceTensors, cached_decode, check_attributes, check_size, check_split, decode_images,
 )
 
 LFW_URL = "http://vis-www.cs.umass.edu/lfw/"
@@ -154,28 +153,17 @@ class LFW(FaceTensors):
         rel = [f"{p.replace(' ', '_')}/{p.replace(' ', '_')}_{k:04d}.jpg" for p, k, m in zip(persons, nums, keep) if m]
 
         self.root = root
-        self.loaded_from_cache = False
-        self.cache_path: Path | None = None
-        digest = files_digest(rel)
-        data = None
-        if cache:
-            key = cache_key({"dataset": "lfw", "split": split, "size": size, "crop": crop,
-                             "seed": seed, "files": digest, "version": _LOADER_VERSION})
-            self.cache_path = resolve_cache_dir(root, cache_dir) / f"lfw_{split}_{size}px_{key}.pt"
-            data = try_load(self.cache_path)
-            if data is not None and data.get("files") != digest:
-                data = None
-            self.loaded_from_cache = data is not None
-        if data is None:
-            data = {"images": self._decode(rel, size, crop), "files": digest}
-            if self.cache_path is not None:
-                atomic_save(data, self.cache_path)
+        images, self.cache_path, self.loaded_from_cache = cached_decode(
+            lambda: self._decode(rel, size, crop), rel,
+            {"dataset": "lfw", "split": split, "size": size, "crop": crop, "seed": seed,
+             "version": _LOADER_VERSION},
+            root=root, cache_dir=cache_dir, cache=cache, stem=f"lfw_{split}_{size}px")
 
         self.files = rel
         self.persons = [p for p, m in zip(persons, keep) if m]
         attrs = {k: torch.from_numpy(v[keep]) for k, v in attrs_np.items()}
         super().__init__(
-            data["images"], attrs[target].clone(), attrs[sensitive].clone(),
+            images, attrs[target].clone(), attrs[sensitive].clone(),
             target=target, sensitive=sensitive, name="lfw", attributes=attrs,
         )
 
