@@ -112,6 +112,8 @@ def bench_masking(
 
     return {
         "dense_step_ms": med["dense"],
+        "dense_vs_masked_ms": med["dense_vs_masked"],  # the dense steps of each pair
+        "dense_vs_global_ms": med["dense_vs_global"],
         "masked_step_ms": med["masked"],
         "global_step_ms": med["global"],
         "masked_over_dense": med["masked"] / med["dense_vs_masked"],

@@ -10,11 +10,13 @@ import torch
 from ..discriminators import FairnessDiscriminator
 from ..masking import attach_scores
 from ..models import build_model
+from ..runtime import keep_freed_memory
 from ..train import Stage, ce_step, faprune_step
 
 
 def bench_steps(*, steps: int = 20, batch: int = 64, size: int = 32, arch: str = "resnet18") -> dict[str, float]:
     """Median ms of an SGDP step and a FAPrune step, measured alternately in one process."""
+    keep_freed_memory()  # as training does
     torch.manual_seed(0)
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 2, (batch,))

@@ -1,0 +1,29 @@
+"""The benchmark commands run and report what they claim (tiny sizes; no timing is asserted)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from fapkit.bench.__main__ import _figure
+from fapkit.bench.masking import bench_masking
+from fapkit.bench.steps import bench_steps
+
+
+def test_bench_masking_reports_ratios_and_search_counters() -> None:
+    out = bench_masking(steps=2, warmup=1, batch=4, size=16)
+    for key in ("masked_over_dense", "global_over_dense", "masked_over_dense_paired", "global_over_dense_paired"):
+        assert math.isfinite(out[key]) and out[key] > 0
+    assert out["masked_over_dense"] == out["masked_step_ms"] / out["dense_vs_masked_ms"]
+    # every timed and warm-up step of the layer-scope model selected a mask for each of its 21 layers
+    assert out["layer_search"]["selections"] >= 21 * 3 and out["layer_search"]["fallbacks"] == 0
+    assert out["global_search"]["selections"] >= 3
+
+
+def test_bench_steps_and_figure(tmp_path: Path) -> None:
+    steps = bench_steps(steps=2, batch=4, size=16)
+    assert steps["faprune_over_sgdp"] == steps["faprune_step_ms"] / steps["sgdp_step_ms"]
+    masking = {"masked_over_dense": 1.1, "threads": 2}
+    out = {"masking": masking, "masking_1thread": {**masking, "threads": 1}, "steps": steps,
+           "data": {"probe_acc_z": 0.9, "probe_acc_y": 0.8, "synth_10k_64px_seconds": 2.0}}
+    _figure(out, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
