@@ -12,6 +12,13 @@ METHOD_TITLES = {
     "normal": "Normal training", "adv_debias": "Adversarial Debiasing", "scratch": "Train from Scratch",
     "sgdp": "SGDP", "lmw": "LMW", "fair_sgdp": "Fair-SGDP", "fair_lmw": "Fair-LMW", "faprune": "Ours (FAPrune)",
 }
+
+
+def method_title(method: str) -> str:
+    """The paper's row name of a method (e.g. "Ours (FAPrune)"), or the name itself if unknown."""
+    return METHOD_TITLES.get(method, method)
+
+
 DATASETS = ("synth", "celeba", "lfw")
 PRESETS = ("smoke", "quick", "paper")
 

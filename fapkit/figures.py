@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from . import paper
-from .config import METHOD_TITLES, METHODS
+from .config import METHODS, method_title
 
 Metric = Literal["DI", "DEO"]
 
@@ -106,7 +106,7 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
                                f"paper table {p.table} ({p.dataset}): {target}")
     present = [m for m in METHODS if any(r.method == m for r in results)] or list(METHODS)
     handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=METHOD_COLORS[m],
-                      markeredgecolor="black", label=METHOD_TITLES[m]) for m in present]
+                      markeredgecolor="black", label=method_title(m)) for m in present]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
     fig.suptitle(f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.)", fontsize=11)
     return _save(fig, path)
@@ -137,7 +137,7 @@ def figure3(results: Sequence[Any], dense: Sequence[Any], *, metric: Metric,
                 continue
             line, marker = styles[method]
             xs = [float(r.config.ratio) for r in runs]
-            label = f"{METHOD_TITLES[method]}, {target}"
+            label = f"{method_title(method)}, {target}"
             ax_acc.plot(xs, [float(r.acc) for r in runs], line, marker=marker, color=colors[target], label=label)
             ax_fair.plot(xs, [_value(r, metric) for r in runs], line, marker=marker, color=colors[target], label=label)
         for r in dense:
@@ -191,7 +191,7 @@ def training_curves(result: Any, *, path: str | Path | None = "figures/training_
     if loss_keys:
         axes[0].legend(fontsize=7)
     axes[2].legend(fontsize=7)
-    fig.suptitle(f"{METHOD_TITLES.get(result.method, result.method)}: training history", fontsize=11)
+    fig.suptitle(f"{method_title(result.method)}: training history", fontsize=11)
     return _save(fig, path)
 
 
@@ -217,7 +217,7 @@ def group_rates_figure(results: Any, *, path: str | Path | None = "figures/group
             ax.bar(xs, values, width=width, color=palette[g], label=f"{sensitive}={g} (n={int(groups[g]['count'])})")
         ax.set_xticks(range(len(_RATE_KEYS)), [name for _, name in _RATE_KEYS], fontsize=8)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{METHOD_TITLES.get(r.method, r.method)}\nDI {r.di:.3f} · DEO {r.deo:.3f} · acc {r.acc:.3f}",
+        ax.set_title(f"{method_title(r.method)}\nDI {r.di:.3f} · DEO {r.deo:.3f} · acc {r.acc:.3f}",
                      fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
         _style(ax)
@@ -259,7 +259,7 @@ def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/lay
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of the layer's weights removed")
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(f"{METHOD_TITLES.get(result.method, result.method)}: per-layer sparsity "
+    ax.set_title(f"{method_title(result.method)}: per-layer sparsity "
                  f"(achieved {float(result.ratio):.3f})", fontsize=10)
     _style(ax)
     if sizes:  # where the remaining weights are: the deep, wide layers hold most of them
@@ -282,7 +282,7 @@ def metrics_bars(result: Any, *, path: str | Path | None = None, reference: Any 
     width = 0.8 / len(runs)
     for i, r in enumerate(runs):
         xs = [k + (i - (len(runs) - 1) / 2) * width for k in range(3)]
-        label = f"{METHOD_TITLES.get(r.method, r.method)} (PR. {float(r.ratio):.2f})"
+        label = f"{method_title(r.method)} (PR. {float(r.ratio):.2f})"
         ax.bar(xs, [float(r.acc), float(r.di), float(r.deo)], width=width,
                color=METHOD_COLORS.get(r.method, "grey"), alpha=0.6 if r is reference else 1.0, label=label)
     ax.set_xticks(range(3), ["accuracy ↑", "DI ↑", "DEO ↓"])

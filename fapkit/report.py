@@ -23,7 +23,7 @@ from typing import Any, Callable, Hashable, Iterable, Literal, Mapping, Sequence
 import pandas as pd
 
 from . import paper
-from .config import METHOD_TITLES, METHODS
+from .config import METHODS, method_title
 from .figures import (figure1, figure3, group_rates_figure, layer_sparsity_figure, metrics_bars, sample_grid,
                       training_curves)
 
@@ -64,7 +64,7 @@ def results_frame(results: Iterable[Any]) -> pd.DataFrame:
     for r in results:
         cfg = r.config
         rows.append({
-            "method": r.method, "title": METHOD_TITLES.get(r.method, r.method),
+            "method": r.method, "title": method_title(r.method),
             "dataset": cfg.data.name, "target": cfg.data.target, "sensitive": cfg.data.sensitive,
             "arch": cfg.arch, "init": cfg.init, "alpha": cfg.alpha, "lam": cfg.lam, "preset": cfg.preset,
             "PR.": nominal_ratio(r), "achieved PR.": float(r.ratio),
@@ -163,7 +163,7 @@ def baseline_table(results: Sequence[Any], *, metric: Metric, target: str | None
     panel = paper.panel(table, target=target, metric=metric)
     rank = {m: i for i, m in enumerate(METHODS)}
     df = _beside_paper(chosen, panel, metric, lambda r: r.method, lambda p: p.method,
-                       lambda k: METHOD_TITLES.get(str(k), str(k)), lambda k: (rank.get(str(k), len(rank)), str(k)),
+                       lambda k: method_title(str(k)), lambda k: (rank.get(str(k), len(rank)), str(k)),
                        required=METHODS)  # all eight rows, even for a target the paper lacks
     return _finish(df, f"Table {table} ({metric}), target {target}", chosen, panel, table, target, metric)
 
@@ -219,7 +219,7 @@ def random_init_table(results: Sequence[Any], *, metric: Metric, target: str | N
 
     def label(key: Hashable) -> str:
         method, ratio = key  # type: ignore[misc]
-        title = METHOD_TITLES.get(method, method)
+        title = method_title(method)
         if method in DENSE_METHODS:
             return f"{title} (trained, dense)"
         return f"{title} {_pct(ratio)} (random init)"
@@ -256,7 +256,7 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
                      "paper acc": row_deo.acc if row_deo is not None else math.nan,
                      "paper DI": row_di.value if row_di is not None else math.nan,
                      "paper DEO": row_deo.value if row_deo is not None else math.nan})
-        index.append(METHOD_TITLES.get(r.method, r.method))
+        index.append(method_title(r.method))
     df = pd.DataFrame(rows, index=pd.Index(index, name="method"))
     df.attrs["title"] = "Test metrics"
     paper_note = (f"Paper columns: tables 2 (DEO) and 3 (DI), {'/'.join(sorted(datasets))}, ResNet-18."
@@ -316,7 +316,7 @@ def group_confusion(result: Any) -> pd.DataFrame:
                      "accuracy": s["accuracy"]})
         index.append(f"{sensitive}={g}")
     df = pd.DataFrame(rows, index=pd.Index(index, name="group"))
-    df.attrs["title"] = f"Per-group confusion, {METHOD_TITLES.get(result.method, result.method)}"
+    df.attrs["title"] = f"Per-group confusion, {method_title(result.method)}"
     df.attrs["note"] = (f"Test split; target {result.config.data.target}, sensitive {sensitive}. "
                         "DI = min/max of the selection rates; DEO = |ΔTPR| + |ΔFPR|.")
     return df
@@ -325,7 +325,7 @@ def group_confusion(result: Any) -> pd.DataFrame:
 def layer_table(result: Any) -> pd.DataFrame:
     """The per-layer mask report of a pruned run (`RunResult.layers`) as a DataFrame."""
     df = pd.DataFrame(result.layers)
-    df.attrs["title"] = f"Per-layer masks, {METHOD_TITLES.get(result.method, result.method)}"
+    df.attrs["title"] = f"Per-layer masks, {method_title(result.method)}"
     df.attrs["note"] = (f"Requested pruning ratio {result.config.ratio:g}; achieved {result.ratio:.4f} over "
                         "prunable weights. Ratio = fraction of the layer's weights removed.")
     return df
@@ -336,7 +336,7 @@ def history_frame(result: Any) -> pd.DataFrame:
     df = pd.DataFrame(result.history)
     if "epoch" in df:
         df = df.set_index("epoch")
-    df.attrs["title"] = f"Training history, {METHOD_TITLES.get(result.method, result.method)}"
+    df.attrs["title"] = f"Training history, {method_title(result.method)}"
     df.attrs["note"] = "train_* are epoch means over training batches; val_* are measured on the validation split."
     return df
 
@@ -359,9 +359,9 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     rows = []
     for base in baselines:
         ours, other = by_method.get("faprune"), by_method.get(base)
-        row: dict[str, Any] = {"target": target, "metric": metric, "baseline": METHOD_TITLES.get(base, base)}
+        row: dict[str, Any] = {"target": target, "metric": metric, "baseline": method_title(base)}
         if ours is None or other is None:
-            missing = "FAPrune" if ours is None else METHOD_TITLES.get(base, base)
+            missing = "FAPrune" if ours is None else method_title(base)
             row.update(ours=math.nan, theirs=math.nan, delta=math.nan, fairer=None, acc_delta=math.nan,
                        paper_fairer=None, note=f"{missing} not run")
         else:
@@ -377,7 +377,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
         rows.append(row)
     columns = ["target", "metric", "baseline", "ours", "theirs", "delta", "fairer", "acc_delta", "paper_fairer", "note"]
     df = pd.DataFrame(rows, columns=columns)
-    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(METHOD_TITLES.get(b, b) for b in baselines)} ({metric})"
+    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)} ({metric})"
     df.attrs["note"] = ("delta = ours − baseline; fairer = lower DEO or higher DI; "
                         "acc_delta = our accuracy − baseline's.")
     return df
@@ -389,7 +389,7 @@ def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
     parts = [direction_summary(runs, metric=metric, target=target, baselines=baselines)  # type: ignore[arg-type]
              for (target, metric), runs in groups.items()]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(METHOD_TITLES.get(b, b) for b in baselines)}"
+    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)}"
     df.attrs["note"] = ("delta = ours − baseline; fairer = lower DEO or higher DI; acc_delta = our accuracy − "
                         "baseline's; paper_fairer = the same comparison in the paper's table 2 (DEO) or 3 (DI).")
     return df

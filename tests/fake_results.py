@@ -1,37 +1,10 @@
-"""Fake RunResults for report, figure and widget tests: real configs, made-up metrics, no training."""
+"""RunResults for report, figure and widget tests: real configs, made-up metrics, no model, no training."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from fapkit.config import RunConfig, make_config
-
-
-@dataclass
-class FakeResult:
-    """The attributes of `fapkit.methods.RunResult` that reports and widgets read."""
-
-    method: str
-    config: RunConfig
-    metrics: dict[str, Any]
-    ratio: float
-    ratio_all: float = 0.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    model: Any = None
-    seconds: float = 0.0
-
-    @property
-    def acc(self) -> float:
-        return self.metrics["acc"]
-
-    @property
-    def di(self) -> float:
-        return self.metrics["di"]
-
-    @property
-    def deo(self) -> float:
-        return self.metrics["deo"]
+from fapkit.config import make_config
+from fapkit.methods import RunResult
 
 
 def groups(sel0: float = 0.3, sel1: float = 0.6, *, str_keys: bool = False) -> dict[Any, dict[str, float]]:
@@ -45,7 +18,7 @@ def groups(sel0: float = 0.3, sel1: float = 0.6, *, str_keys: bool = False) -> d
 
 def fake(method: str = "faprune", *, acc: float = 0.8, di: float = 0.5, deo: float = 0.2, ratio: float = 0.8,
          target: str = "Attractive", arch: str = "small_cnn", alpha: float = 0.0, init: str = "pretrained",
-         str_keys: bool = False, **settings: Any) -> FakeResult:
+         str_keys: bool = False, **settings: Any) -> RunResult:
     """One fake result; the achieved ratio is 0 for dense methods and the requested `ratio` otherwise."""
     cfg = make_config(method, preset="smoke", target=target, arch=arch, alpha=alpha, init=init, ratio=ratio,
                       **settings)
@@ -61,10 +34,10 @@ def fake(method: str = "faprune", *, acc: float = 0.8, di: float = 0.5, deo: flo
         {"name": "[prunable]", "shape": [], "n": 496, "kept": 99, "ratio": 0.8004}]
     metrics = {"acc": acc, "di": di, "deo": deo, "deo_max": deo / 2, "deo_mean": deo / 2, "deo_tpr": deo / 2,
                "groups": groups(str_keys=str_keys)}
-    return FakeResult(method, cfg, metrics, achieved, achieved * 0.9, history, layers)
+    return RunResult(method, cfg, metrics, achieved, achieved * 0.9, history, layers=layers)
 
 
-def eight(target: str = "Attractive", alpha: float = 0.0) -> list[FakeResult]:
+def eight(target: str = "Attractive", alpha: float = 0.0) -> list[RunResult]:
     """All eight methods of tables 2/3; FAPrune deliberately loses to LMW on DEO."""
     values = {"normal": (0.82, 0.30, 0.50), "adv_debias": (0.80, 0.50, 0.16), "scratch": (0.78, 0.38, 0.51),
               "sgdp": (0.81, 0.27, 0.50), "lmw": (0.78, 0.38, 0.10), "fair_sgdp": (0.79, 0.47, 0.33),
