@@ -7,12 +7,15 @@ recover the sensitive attribute z:
 * DEO heads ``D_{z|y=0}``, ``D_{z|y=1}``: one per value of the target y, each predicting z from p
   among the samples of its y. If they cannot, ŷ ⟂ z | y (equalized odds, DEO → 0).
 
-Each head is an MLP with one hidden layer (8 units by default), trained with Adam (lr 1e-3).
+Each head is an MLP with one hidden layer (8 units by default), trained with Adam (the paper's lr
+1e-3; the quick presets use more, see `fapkit.config`). `AdversaryMonitor` measures whether a head
+knows anything (its advantage over the entropy of z), `discriminator_update` steps the heads.
 Losses are binary cross-entropies averaged over the batch, so Eq. 3/4's Σ_cells Σ_i (1/m) log D
 is the negative of our mean BCE; the mixed loss is L_D = α·L_DI + (1−α)·L_DEO (Eq. 5).
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -46,13 +49,19 @@ class FairnessDiscriminator(nn.Module):
         deo = torch.where(y.reshape(-1).bool(), self.deo[1](p).squeeze(1), self.deo[0](p).squeeze(1))
         return di, deo
 
-    def loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """L_DI, L_DEO (mean BCE for predicting z) and the mixture L_D = α·L_DI + (1−α)·L_DEO."""
+    def per_sample_losses(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """BCE of the DI head and of each sample's DEO head for predicting z, per sample; shapes [B]."""
         di_logit, deo_logit = self.logits(prob, y)
         zf = z.reshape(-1).float()
-        l_di = F.binary_cross_entropy_with_logits(di_logit, zf)
-        l_deo = F.binary_cross_entropy_with_logits(deo_logit, zf)
-        return {"l_di": l_di, "l_deo": l_deo, "l_d": self.alpha * l_di + (1.0 - self.alpha) * l_deo}
+        return (F.binary_cross_entropy_with_logits(di_logit, zf, reduction="none"),
+                F.binary_cross_entropy_with_logits(deo_logit, zf, reduction="none"))
+
+    def loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_DI, L_DEO (mean BCE for predicting z) and the mixture L_D = α·L_DI + (1−α)·L_DEO."""
+        di_each, deo_each = self.per_sample_losses(prob, y, z)
+        l_di, l_deo = di_each.mean(), deo_each.mean()
+        return {"l_di": l_di, "l_deo": l_deo, "l_d": self.alpha * l_di + (1.0 - self.alpha) * l_deo,
+                "di_each": di_each, "deo_each": deo_each}
 
     def confusion_loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the heads against the base rate of z (per y cell for DEO).
@@ -68,6 +77,76 @@ class FairnessDiscriminator(nn.Module):
         l_di = F.binary_cross_entropy_with_logits(di_logit, base)
         l_deo = F.binary_cross_entropy_with_logits(deo_logit, cell_rate)
         return self.alpha * l_di + (1.0 - self.alpha) * l_deo
+
+
+def binary_entropy(rate: float) -> float:
+    """H(z) in nats of a Bernoulli(rate) variable: the loss of a discriminator that only knows the base rate."""
+    if rate <= 0.0 or rate >= 1.0:
+        return 0.0
+    return -(rate * math.log(rate) + (1.0 - rate) * math.log(1.0 - rate))
+
+
+class AdversaryMonitor:
+    """How much the discriminators know: their *advantage* H(z) − loss, in nats, over an epoch.
+
+    A head that has learnt nothing predicts the base rate of z and its cross-entropy equals H(z)
+    (for a DEO head: H(z | y=c) within its cell), so an advantage ≤ 0 means the generator's
+    fairness term carried no signal. Feed it the per-sample losses a head had *before* its update
+    on each batch (an honest, not-yet-fitted estimate); `advantage()` reports only the heads that
+    train (DI when α > 0, DEO when α < 1), with entropies from the z counts seen.
+    """
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = float(alpha)
+        self.di_loss, self.n = 0.0, 0
+        self.z_ones = 0
+        self.deo_loss = [0.0, 0.0]   # summed per-sample DEO-head loss in cells y=0, y=1
+        self.cell_n = [0, 0]
+        self.cell_z_ones = [0, 0]
+
+    def update(self, di_each: torch.Tensor, deo_each: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> None:
+        yb, zb = y.reshape(-1).bool(), z.reshape(-1).bool()
+        self.di_loss += float(di_each.detach().sum())
+        self.n += int(zb.numel())
+        self.z_ones += int(zb.sum())
+        for c, in_cell in ((0, ~yb), (1, yb)):
+            self.deo_loss[c] += float(deo_each.detach()[in_cell].sum())
+            self.cell_n[c] += int(in_cell.sum())
+            self.cell_z_ones[c] += int(zb[in_cell].sum())
+
+    def advantage(self) -> dict[str, float]:
+        """``adv_di`` = H(z) − L_DI and ``adv_deo_y0`` / ``adv_deo_y1`` = H(z|y=c) − L_DEO on cell c."""
+        out: dict[str, float] = {}
+        if self.alpha > 0 and self.n:
+            out["adv_di"] = binary_entropy(self.z_ones / self.n) - self.di_loss / self.n
+        if self.alpha < 1:
+            for c in (0, 1):
+                if self.cell_n[c]:
+                    rate = self.cell_z_ones[c] / self.cell_n[c]
+                    out[f"adv_deo_y{c}"] = binary_entropy(rate) - self.deo_loss[c] / self.cell_n[c]
+        return out
+
+
+def discriminator_update(disc: FairnessDiscriminator, opt: torch.optim.Optimizer, prob: torch.Tensor,
+                         y: torch.Tensor, z: torch.Tensor, steps: int = 1,
+                         monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
+    """`steps` Adam steps of the discriminator on L_D for fixed predictions; the losses *before* the first step.
+
+    Several steps per generator step let a short schedule keep its adversary informed (the
+    predictions move a little with every mask step; the 8-unit heads are cheap to update).
+    """
+    prob = prob.detach()
+    first: dict[str, torch.Tensor] = {}
+    for i in range(steps):
+        losses = disc.loss(prob, y, z)
+        if i == 0:
+            first = {k: v.detach() for k, v in losses.items()}
+            if monitor is not None:
+                monitor.update(first["di_each"], first["deo_each"], y, z)
+        opt.zero_grad(set_to_none=True)
+        losses["l_d"].backward()
+        opt.step()
+    return {k: first[k] for k in ("l_d", "l_di", "l_deo")}
 
 
 def generator_fairness_term(disc: FairnessDiscriminator, prob: torch.Tensor, y: torch.Tensor,

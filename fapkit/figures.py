@@ -5,6 +5,9 @@ which teaches IPython to render a Figure as PNG) and released from pyplot at onc
 accumulates in pyplot's figure list, and a notebook cell that ends with the returned figure shows
 it exactly once instead of twice. Every method keeps one colour across all figures (`METHOD_COLORS`).
 Pass ``path=None`` to skip writing the file (the slider explorer redraws without saving).
+
+Figures over several runs (1 and 3) draw each method at its mean over seeds with ±1 sample std
+(error bars, shaded bands); with one seed per method they draw exactly the single runs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from . import paper
 from .config import METHODS, method_title
+from .stats import mean_std
 
 Metric = Literal["DI", "DEO"]
 
@@ -58,14 +62,60 @@ def _value(result: Any, metric: Metric) -> float:
     return float(result.metrics[metric.lower()])
 
 
+# ----------------------------------------------------------------------------- over seeds
+
+
+class _Summary:
+    """Mean and sample std of accuracy, a metric and the achieved ratio over a group of runs (seeds)."""
+
+    def __init__(self, runs: Sequence[Any], metric: Metric) -> None:
+        self.acc, self.acc_std, _ = mean_std(float(r.acc) for r in runs)
+        self.value, self.value_std, _ = mean_std(_value(r, metric) for r in runs)
+        self.ratio = mean_std(float(r.ratio) for r in runs)[0]
+        self.n = len(runs)
+        self.degenerate = sum(bool(r.degenerate) for r in runs)
+
+
+def _seeds_phrase(counts: Sequence[int]) -> str:
+    """"mean ± std over 3 seeds", "mean ± std over 1–3 seeds" or "one seed per point", for titles."""
+    if not counts:
+        return "no runs"
+    low, high = min(counts), max(counts)
+    if high == 1:
+        return "one seed per point"
+    return f"mean ± std over {low}–{high} seeds" if low != high else f"mean ± std over {high} seeds"
+
+
+def _band(ax: Any, xs: Sequence[float], means: Sequence[float], stds: Sequence[float], color: Any) -> None:
+    """A light ±std band around a line; nothing where the std is undefined (one seed)."""
+    lows = [m - s if not math.isnan(s) else m for m, s in zip(means, stds)]
+    highs = [m + s if not math.isnan(s) else m for m, s in zip(means, stds)]
+    ax.fill_between(xs, lows, highs, color=color, alpha=0.15, linewidth=0)
+
+
 # ----------------------------------------------------------------------------- figure 1
 
 
-def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], metric: Metric, title: str) -> None:
-    """Circles at (accuracy, metric) with area ∝ 1 − pruning ratio (the model's remaining size)."""
-    for method, acc, value, ratio in points:
-        ax.scatter([acc], [value], s=900 * max(1.0 - ratio, 0.02), color=METHOD_COLORS.get(method, "grey"),
-                   alpha=0.75, edgecolor="black", linewidth=0.6, zorder=3)
+_DEGENERATE_EDGE = "#b00020"
+
+
+def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], metric: Metric, title: str,
+                   errors: Sequence[tuple[float, float, bool]] | None = None) -> None:
+    """Circles at (accuracy, metric) with area ∝ 1 − pruning ratio (the model's remaining size).
+
+    `errors` gives, per point, (acc std, metric std, degenerate): ±1 std error bars in both axes
+    and a hatched, red-edged circle where some of the point's runs are degenerate.
+    """
+    for i, (method, acc, value, ratio) in enumerate(points):
+        color = METHOD_COLORS.get(method, "grey")
+        acc_std, value_std, flagged = errors[i] if errors is not None else (math.nan, math.nan, False)
+        if not (math.isnan(acc_std) and math.isnan(value_std)):
+            ax.errorbar([acc], [value], xerr=[0.0 if math.isnan(acc_std) else acc_std],
+                        yerr=[0.0 if math.isnan(value_std) else value_std], fmt="none", ecolor=color,
+                        elinewidth=1.2, capsize=3, zorder=2)
+        ax.scatter([acc], [value], s=900 * max(1.0 - ratio, 0.02), color=color, alpha=0.75,
+                   edgecolor=_DEGENERATE_EDGE if flagged else "black", linewidth=1.6 if flagged else 0.6,
+                   hatch="xxx" if flagged else None, zorder=3)
     ax.set_xlabel("accuracy ↑")
     if metric == "DEO":
         ax.set_ylabel("DEO ↓")
@@ -81,20 +131,32 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
             path: str | Path | None = "figures/figure1.png") -> Figure:
     """Figure 1: accuracy vs fairness per method, circle area ∝ model size after pruning.
 
-    One panel per target in `results`; with `with_paper`, a second row shows the paper's table 2
-    (DEO) or 3 (DI) numbers for that target in the same encoding. Bottom-right is accurate and fair.
+    One panel per target in `results`; each method sits at its mean (accuracy, metric) over its
+    seeds with ±1 std error bars in both axes, and a hatched red-edged circle when some of its
+    runs are degenerate (a constant prediction inside a sensitive group: trivially "fair"). With
+    `with_paper`, a second row shows the paper's table 2 (DEO) or 3 (DI) numbers for that target
+    in the same encoding. Bottom-right is accurate and fair.
     """
     targets = sorted({r.config.data.target for r in results}) or ["Attractive"]
     table = "2" if metric == "DEO" else "3"
     panels = {t: paper.panel(table, target=t, metric=metric) for t in targets}
     n_rows = 2 if with_paper and any(panels.values()) else 1
-    fig = _new_figure(4.6 * len(targets), 4.0 * n_rows + 0.6)
+    fig = _new_figure(4.6 * len(targets), 4.0 * n_rows + 0.8)
     axes = fig.subplots(n_rows, len(targets), squeeze=False)
+    counts, any_degenerate = [], False
     for j, target in enumerate(targets):
-        mine = [(r.method, float(r.acc), _value(r, metric), float(r.ratio)) for r in results
-                if r.config.data.target == target]
+        by_method: dict[str, list[Any]] = {}
+        for r in results:
+            if r.config.data.target == target:
+                by_method.setdefault(r.method, []).append(r)
+        order = [m for m in METHODS if m in by_method] + sorted(m for m in by_method if m not in METHODS)
+        summaries = {m: _Summary(by_method[m], metric) for m in order}
+        counts += [s.n for s in summaries.values()]
+        any_degenerate |= any(s.degenerate for s in summaries.values())
+        mine = [(m, s.acc, s.value, s.ratio) for m, s in summaries.items()]
+        errors = [(s.acc_std, s.value_std, s.degenerate > 0) for s in summaries.values()]
         dataset = results[0].config.data.name if results else "synth"
-        _scatter_panel(axes[0][j], mine, metric, f"ours ({dataset}): {target}")
+        _scatter_panel(axes[0][j], mine, metric, f"ours ({dataset}): {target}", errors)
         if n_rows == 2:
             ax = axes[1][j]
             p = panels[target]
@@ -107,8 +169,17 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
     present = [m for m in METHODS if any(r.method == m for r in results)] or list(METHODS)
     handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=METHOD_COLORS[m],
                       markeredgecolor="black", label=method_title(m)) for m in present]
+    if any_degenerate:
+        handles.append(Line2D([], [], marker="X", linestyle="", markersize=9, color="white",
+                              markeredgecolor=_DEGENERATE_EDGE, markeredgewidth=1.6,
+                              label="hatched: degenerate runs included"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
-    fig.suptitle(f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.)", fontsize=11)
+    title = (f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.); "
+             f"ours: {_seeds_phrase(counts)}")
+    if any_degenerate:
+        title += ("\n⚠ hatched circles include degenerate runs (constant prediction in a sensitive group): "
+                  "their DI/DEO are trivially fair")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
@@ -120,55 +191,88 @@ def figure3(results: Sequence[Any], dense: Sequence[Any], *, metric: Metric,
     """Figure 3: random-init sub-networks across pruning ratios; trained dense models dashed.
 
     `results` are the searched sub-networks (SGDP and/or FAPrune with ``init="random"``, any
-    targets; pretrained-init runs work too, with a `title` saying so); `dense` the normally
-    trained dense model of each target. Left: accuracy vs ratio,
-    right: `metric` vs ratio. Colour = target, line style = method.
+    targets, any number of seeds; pretrained-init runs work too, with a `title` saying so);
+    `dense` the normally trained dense model(s) of each target. Left: accuracy vs ratio, right:
+    `metric` vs ratio. Colour = target, line style = method. Each line joins the per-ratio means
+    over seeds, with a shaded ±1 std band; a dense reference is a dashed line at its mean with a
+    light ±1 std band.
     """
     targets = sorted({r.config.data.target for r in list(results) + list(dense)})
     colors = dict(zip(targets, sns.color_palette("deep", max(len(targets), 1))))
     styles = {"faprune": ("-", "o"), "sgdp": (":", "s")}
-    fig = _new_figure(10, 4.2)
+    fig = _new_figure(10, 4.4)
     ax_acc, ax_fair = fig.subplots(1, 2)
+    counts: list[int] = []
     for target in targets:
+        color = colors[target]
         for method in ("sgdp", "faprune"):
-            runs = sorted((r for r in results if r.method == method and r.config.data.target == target),
-                          key=lambda r: r.config.ratio)
-            if not runs:
+            by_ratio: dict[float, list[Any]] = {}
+            for r in results:
+                if r.method == method and r.config.data.target == target:
+                    by_ratio.setdefault(round(float(r.config.ratio), 4), []).append(r)
+            if not by_ratio:
                 continue
+            xs = sorted(by_ratio)
+            points = [_Summary(by_ratio[x], metric) for x in xs]
+            counts += [p.n for p in points]
             line, marker = styles[method]
-            xs = [float(r.config.ratio) for r in runs]
-            label = f"{method_title(method)}, {target}"
-            ax_acc.plot(xs, [float(r.acc) for r in runs], line, marker=marker, color=colors[target], label=label)
-            ax_fair.plot(xs, [_value(r, metric) for r in runs], line, marker=marker, color=colors[target], label=label)
-        for r in dense:
-            if r.config.data.target == target:
-                ax_acc.axhline(float(r.acc), linestyle="--", color=colors[target], alpha=0.8,
-                               label=f"trained dense, {target}")
-                ax_fair.axhline(_value(r, metric), linestyle="--", color=colors[target], alpha=0.8,
-                                label=f"trained dense, {target}")
+            n = max(p.n for p in points)
+            label = f"{method_title(method)}, {target}" + (f" ({n} seeds)" if n > 1 else "")
+            for ax, means, stds in ((ax_acc, [p.acc for p in points], [p.acc_std for p in points]),
+                                    (ax_fair, [p.value for p in points], [p.value_std for p in points])):
+                ax.plot(xs, means, line, marker=marker, color=color, label=label)
+                _band(ax, xs, means, stds, color)
+        refs = [r for r in dense if r.config.data.target == target]
+        if refs:
+            ref = _Summary(refs, metric)
+            counts.append(ref.n)
+            label = f"trained dense, {target}" + (f" ({ref.n} seeds)" if ref.n > 1 else "")
+            for ax, mean, std in ((ax_acc, ref.acc, ref.acc_std), (ax_fair, ref.value, ref.value_std)):
+                ax.axhline(mean, linestyle="--", color=color, alpha=0.8, label=label)
+                if not math.isnan(std):
+                    ax.axhspan(mean - std, mean + std, color=color, alpha=0.08, linewidth=0)
     ax_acc.set_ylabel("accuracy ↑")
     ax_fair.set_ylabel(f"{metric} {'↓' if metric == 'DEO' else '↑'}")
     for ax in (ax_acc, ax_fair):
         ax.set_xlabel("pruning ratio (fraction of weights removed)")
         _style(ax)
     ax_fair.legend(fontsize=7, loc="best")
-    fig.suptitle(title or f"Sub-networks of randomly initialised networks: accuracy and {metric} vs pruning ratio",
-                 fontsize=11)
+    heading = title or f"Sub-networks of randomly initialised networks: accuracy and {metric} vs pruning ratio"
+    if counts and max(counts) > 1:
+        low, high = min(counts), max(counts)
+        heading += f"\n(lines: means over {f'{low}–{high}' if low != high else high} seeds; bands: ±1 std)"
+    fig.suptitle(heading, fontsize=11)
     return _save(fig, path)
 
 
 # ----------------------------------------------------------------------------- single-run figures
 
 
+#: Discriminator advantage per epoch: H(z) − the discriminator's loss, in nats (> 0: the adversary
+#: predicts z from the model's output better than the base rate, i.e. it is informative).
+_ADVANTAGE_KEYS = (("train_adv_di", "DI"), ("train_adv_deo_y0", "DEO, y=0"), ("train_adv_deo_y1", "DEO, y=1"))
+
+
 def training_curves(result: Any, *, path: str | Path | None = "figures/training_curves.png") -> Figure:
-    """Per-epoch training losses, validation accuracy, validation DI/DEO and (for score masks) mask movement."""
+    """Per-epoch training losses, validation accuracy, validation DI/DEO and, where recorded, mask
+    movement (score masks) and the discriminator advantage (adversarial stages)."""
     history = list(result.history)
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
     loss_keys = [k for k in ("train_loss", "train_ce", "train_l_d", "train_l_di", "train_l_deo")
                  if any(k in h for h in history)]
     has_mask = any("mask_changed" in h for h in history)
-    fig = _new_figure(9, 6.4) if has_mask else _new_figure(12, 3.4)
-    axes = list(fig.subplots(2, 2).flat) if has_mask else list(fig.subplots(1, 3))
+    advantage = [(k, name) for k, name in _ADVANTAGE_KEYS if any(k in h for h in history)]
+    n_panels = 3 + has_mask + bool(advantage)
+    if n_panels == 3:
+        fig = _new_figure(12, 3.4)
+        axes = list(fig.subplots(1, 3))
+    elif n_panels == 4:
+        fig = _new_figure(9, 6.4)
+        axes = list(fig.subplots(2, 2).flat)
+    else:
+        fig = _new_figure(13, 6.4)
+        axes = list(fig.subplots(2, 3).flat)
+        axes.pop().set_axis_off()  # five panels on a 2×3 grid
 
     def series(key: str) -> list[float]:
         return [float(h.get(key, math.nan)) for h in history]
@@ -184,6 +288,13 @@ def training_curves(result: Any, *, path: str | Path | None = "figures/training_
     if has_mask:
         axes[3].plot(epochs, series("mask_changed"), marker="o", color="purple")
         axes[3].set_title("share of initially kept weights\nno longer kept", fontsize=10)
+    if advantage:
+        ax = axes[-1]
+        for key, name in advantage:
+            ax.plot(epochs, series(key), marker="o", label=name)
+        ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_title("discriminator advantage (nats)\n> 0: the adversary is informative", fontsize=10)
+        ax.legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

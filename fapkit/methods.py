@@ -39,7 +39,7 @@ from . import __version__
 from .config import RunConfig, make_config
 from .data import make_loader
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
-from .metrics import evaluate
+from .metrics import evaluate, is_degenerate
 from .models import build_model
 from .records import load_json, load_torch, save_json, save_torch, stable_hash
 from .splits import load_splits
@@ -49,16 +49,18 @@ from .train import Stage, fit
 _COMMON = ("data", "arch", "batch_size", "seed", "weights", "device")
 _STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "normal": _COMMON + ("pretrain_epochs", "lr", "weight_decay"),
-    "adv_debias": ("epochs", "lr", "weight_decay", "alpha", "lam", "disc_lr", "disc_hidden"),
-    "scratch": _COMMON + ("ratio", "scope", "pretrain_epochs", "epochs", "lr", "weight_decay"),
+    "adv_debias": ("epochs", "lr", "weight_decay", "alpha", "lam", "disc_lr", "disc_hidden", "disc_steps",
+                   "disc_warmup"),
+    "scratch": _COMMON + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "weight_decay"),
     "sgdp": ("ratio", "scope", "epochs", "score_lr", "init"),
     "lmw": ("ratio", "scope", "epochs", "lr", "weight_decay"),
     "faprune": ("ratio", "scope", "epochs", "score_lr", "init", "alpha", "lam", "disc_lr", "disc_hidden",
-                "generator_form"),
+                "generator_form", "disc_steps", "disc_warmup"),
 }
 _PARENT = {"adv_debias": "normal", "sgdp": "normal", "lmw": "normal", "faprune": "normal",
            "fair_sgdp": "adv_debias", "fair_lmw": "adv_debias"}
 _STAGE_OF = {"fair_sgdp": "sgdp", "fair_lmw": "lmw"}
+_EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class RunResult:
     run_dir: str | None = None
     seconds: float = 0.0               # this stage's own compute time (parents excluded); kept in the cache
     layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    valid_metrics: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole validation split
 
     @property
     def acc(self) -> float:
@@ -88,14 +91,20 @@ class RunResult:
     def deo(self) -> float:
         return self.metrics["deo"]
 
+    @property
+    def degenerate(self) -> bool:
+        """A (nearly) constant predictor in some sensitive group: its DI/DEO are trivially 'fair'."""
+        return bool(self.metrics.get("degenerate", is_degenerate(self.metrics["groups"])))
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: everything but the model."""
         m = self.metrics
         return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
                 "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
+                "degenerate": bool(m.get("degenerate", is_degenerate(m["groups"]))),
                 "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
                 "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
-                "history": self.history, "layers": self.layers}
+                "history": self.history, "layers": self.layers, "valid": self.valid_metrics}
 
 
 def stage_key(stage: str, cfg: RunConfig) -> str:
@@ -122,8 +131,9 @@ class _Context:
 
     cfg: RunConfig
     train: Iterable
-    valid: Iterable
+    valid: Iterable                    # the whole validation split: evaluated once, at the end of a stage
     test: Iterable
+    monitor: Iterable                  # per-epoch validation (the first `n_monitor` validation images)
     runs_dir: Path
     progress: bool
     user_model: nn.Module | None
@@ -146,10 +156,11 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
     if (train is None) != (valid is None) or (train is None) != (test is None):
         raise ValueError("pass all three of train=, valid=, test= loaders, or none of them")
     user_data = train is not None
+    monitor = valid
     if not user_data:
-        train, valid, test = _dataset_loaders(cfg)
+        train, valid, test, monitor = _dataset_loaders(cfg)
     device = _device(cfg.device)
-    ctx = _Context(cfg, train, valid, test, Path(runs_dir), progress, model,
+    ctx = _Context(cfg, train, valid, test, monitor, Path(runs_dir), progress, model,
                    cache=model is None and not user_data, device=device)
     return _run_stage(method, ctx)
 
@@ -162,12 +173,18 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable]:
-    loaders = []
-    for split, ds in load_splits(cfg.data).items():
+def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable, Iterable]:
+    """train, valid, test and the per-epoch monitoring loader (a prefix of valid); evaluation batches are larger."""
+    splits = load_splits(cfg.data)
+    for split, ds in splits.items():
         _require_both_groups(ds, split)
-        loaders.append(make_loader(ds, cfg.batch_size, shuffle=split == "train", seed=cfg.seed))
-    return tuple(loaders)  # type: ignore[return-value]
+    n_monitor = cfg.data.n_monitor
+    monitor_ds = splits["valid"].subset(n_monitor) if n_monitor and n_monitor < len(splits["valid"]) else splits["valid"]
+    _require_both_groups(monitor_ds, "monitoring (first n_monitor of valid)")
+    train = make_loader(splits["train"], cfg.batch_size, shuffle=True, seed=cfg.seed)
+    valid, test, monitor = (make_loader(ds, max(cfg.batch_size, _EVAL_BATCH), shuffle=False, seed=cfg.seed)
+                            for ds in (splits["valid"], splits["test"], monitor_ds))
+    return train, valid, test, monitor
 
 
 def _require_both_groups(ds: Any, split: str) -> None:
@@ -193,6 +210,7 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
     start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
     metrics = evaluate(model, ctx.test, device=ctx.device)
+    valid_metrics = evaluate(model, ctx.valid, device=ctx.device)  # for choosing settings; never the test split
     if masker is not None:
         summary = masker.summary()
         layers = masker.report().to_dict("records")
@@ -201,7 +219,8 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
         summary, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, [], model
     plain = plain.cpu().eval()
     result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
-                       plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers])
+                       plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers],
+                       valid_metrics=valid_metrics)
     elapsed = time.perf_counter() - start
     result.seconds = elapsed - (ctx.computed_seconds - parents_before)  # parents computed on the way excluded
     ctx.computed_seconds = parents_before + elapsed
@@ -228,8 +247,9 @@ def _load_result(method: str, cfg: RunConfig, run_dir: Path) -> RunResult:
         raise ValueError(f"cached model {run_dir / 'model.pt'} does not fit architecture {cfg.arch}; "
                          "delete the run folder to recompute") from err
     metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
+    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
     return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], model.eval(),
-                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []))
+                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
 
 
 def _fresh_model(ctx: _Context) -> nn.Module:
@@ -245,6 +265,12 @@ def _parent_model(method: str, ctx: _Context) -> nn.Module:
     return _run_stage(parent, ctx).model  # type: ignore[return-value]
 
 
+def _adversary(cfg: RunConfig) -> dict[str, Any]:
+    """The adversary settings a FAPrune or debiasing stage reads."""
+    return dict(alpha=cfg.alpha, lam=cfg.lam, disc_lr=cfg.disc_lr, disc_hidden=cfg.disc_hidden,
+                disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup)
+
+
 def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
     cfg = ctx.cfg
     common = dict(workdir=run_dir, progress=ctx.progress, device=ctx.device, seed=cfg.seed, desc=method)
@@ -253,16 +279,16 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
         if cfg.weights is not None and ctx.user_model is None:
             model = build_model(cfg.arch, weights=cfg.weights)
         stage = Stage("ce", cfg.pretrain_epochs, cfg.lr, cfg.weight_decay)
-        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.valid, stage, **common)
+        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.monitor, stage, **common)
     if method == "adv_debias":
         model = _parent_model(method, ctx)
-        stage = Stage("debias", cfg.epochs, cfg.lr, cfg.weight_decay, cfg.alpha, cfg.lam, cfg.disc_lr, cfg.disc_hidden)
-        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.valid, stage, **common)
+        stage = Stage("debias", cfg.epochs, cfg.lr, cfg.weight_decay, **_adversary(cfg))
+        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.monitor, stage, **common)
     if method in ("scratch", "lmw", "fair_lmw"):
         if method == "scratch":
             model = _fresh_model(ctx)
             masks = random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope)
-            epochs = cfg.pretrain_epochs + cfg.epochs
+            epochs = cfg.scratch_epochs if cfg.scratch_epochs is not None else cfg.pretrain_epochs + cfg.epochs
         else:
             model = _parent_model(method, ctx)
             masks = magnitude_masks(model, cfg.ratio, scope=cfg.scope)
@@ -270,7 +296,7 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
         masker = attach_fixed(model, masks)
         stage = Stage("ce", epochs, cfg.lr, cfg.weight_decay)
         params = [p for p in model.parameters() if p.requires_grad]
-        return model, masker, fit(model, params, ctx.train, ctx.valid, stage, masker=masker, **common)
+        return model, masker, fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, **common)
     if method in ("sgdp", "fair_sgdp", "faprune"):
         if cfg.init == "random":
             model, init = _fresh_model(ctx), "random"
@@ -280,9 +306,9 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
             p.requires_grad_(False)  # score modes: only the mask scores learn
         masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
         if method == "faprune":
-            stage = Stage("faprune", cfg.epochs, cfg.score_lr, 0.0, cfg.alpha, cfg.lam, cfg.disc_lr, cfg.disc_hidden,
-                          cfg.generator_form)
+            stage = Stage("faprune", cfg.epochs, cfg.score_lr, 0.0, generator_form=cfg.generator_form,
+                          **_adversary(cfg))
         else:
             stage = Stage("ce", cfg.epochs, cfg.score_lr)
-        return model, masker, fit(model, masker.score_parameters(), ctx.train, ctx.valid, stage, masker=masker, **common)
+        return model, masker, fit(model, masker.score_parameters(), ctx.train, ctx.monitor, stage, masker=masker, **common)
     raise ValueError(f"unknown method {method!r}")

@@ -63,7 +63,13 @@ __all__ = [
     "equalized_odds",
     "fairness_report",
     "evaluate",
+    "is_degenerate",
+    "DEGENERATE_TOLERANCE",
 ]
+
+#: A group whose selection rate is within this distance of 0 or 1 is (nearly) given one constant
+#: prediction; such a model reaches DI ≈ 1 or DEO ≈ 0 trivially (see :func:`is_degenerate`).
+DEGENERATE_TOLERANCE = 0.01
 
 
 def _as_binary(a: ArrayLike, name: str) -> np.ndarray:
@@ -150,6 +156,23 @@ def group_rates(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[int,
             "n_neg": n_neg,
         }
     return out
+
+
+def is_degenerate(groups: dict[Any, dict[str, Any]], *, tolerance: float = DEGENERATE_TOLERANCE) -> bool:
+    """Whether a model is (nearly) a constant predictor inside some sensitive group.
+
+    ``groups`` is :func:`group_rates`' output (int or str keys, as a JSON record stores them). A
+    model that selects (almost) everyone or (almost) nobody in a group has a selection rate within
+    ``tolerance`` of 0 or 1 there. In both groups it is trivially "fair" (DI = 1, DEO = 0) without
+    having learnt anything; in one group it has replaced the classifier by a rule on z. Tables
+    and the slider explorer mark such models rather than present them as fair. An undefined
+    (``nan``) rate counts as degenerate.
+    """
+    for stats in groups.values():
+        rate = float(stats["selection_rate"])
+        if math.isnan(rate) or rate <= tolerance or rate >= 1.0 - tolerance:
+            return True
+    return False
 
 
 def disparate_impact(y_pred: ArrayLike, z: ArrayLike) -> float:
@@ -245,6 +268,7 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
     * ``deo``: :func:`equalized_odds` with ``kind="sum"``
     * ``deo_max``, ``deo_mean``, ``deo_tpr``: the other DEO kinds
     * ``groups``: :func:`group_rates`
+    * ``degenerate``: :func:`is_degenerate` of the groups (a constant predictor in some group)
 
     Raises ``ValueError`` under the same conditions as :func:`equalized_odds`
     with its default kind. A one-group ``z`` or an empty ``(y, z)`` cell
@@ -266,6 +290,7 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
         "deo_mean": deo["mean"],
         "deo_tpr": deo["tpr"],
         "groups": groups,
+        "degenerate": is_degenerate(groups),
     }
 
 

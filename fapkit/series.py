@@ -27,10 +27,10 @@ PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
     "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str, "SENSITIVE": str,
     "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
     "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str,
-    "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list,
+    "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list, "SEEDS": (list, type(None)),
 }
 # Element types of the list parameters.
-LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str}
+LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str, "SEEDS": int}
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -62,7 +62,7 @@ def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
         if not _is(value, kind):
             raise TypeError(f"parameter {name} = {value!r} has type {type(value).__name__}; "
                             f"expected {_type_name(kind)}")
-        if name in LIST_ITEM_TYPES:
+        if name in LIST_ITEM_TYPES and value is not None:
             item_kind = LIST_ITEM_TYPES[name]
             if not value:
                 raise ValueError(f"parameter {name} is an empty list; give at least one {item_kind.__name__}")

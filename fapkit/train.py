@@ -3,10 +3,15 @@
 A *stage* trains some parameters of a model for a number of epochs with one of three steps:
 
 * ``ce``      — minimise the classification loss (normal training, fine-tuning, score learning);
-* ``faprune`` — Algorithm 1: a discriminator step on L_D = α·L_DI + (1−α)·L_DEO, then a step of
-  the trainable parameters (the mask scores) on L_G = CE − λ·L_D (or the "confusion" form);
-* ``debias``  — Adversarial Debiasing (Zhang et al. 2018): an adversary step, then a predictor
-  step along ∇L_P − proj_{∇L_A}∇L_P − λ·∇L_A, per parameter tensor.
+* ``faprune`` — Algorithm 1: `disc_steps` discriminator steps on L_D = α·L_DI + (1−α)·L_DEO, then
+  a step of the trainable parameters (the mask scores) on L_G = CE − λ·L_D (or the "confusion" form);
+* ``debias``  — Adversarial Debiasing (Zhang et al. 2018): `disc_steps` adversary steps, then a
+  predictor step along ∇L_P − proj_{∇L_A}∇L_P − λ·∇L_A, per parameter tensor.
+
+In both adversarial kinds the discriminator can first be warmed up alone on the starting model's
+predictions (`disc_warmup` passes), and every epoch's history records its *advantage* H(z) − loss
+(``train_adv_di``, ``train_adv_deo_y0``, ``train_adv_deo_y1``; see `AdversaryMonitor`), so a reader
+sees whether the game was live: an adversary that knows nothing gives the generator no signal.
 
 Which parameters train is the caller's choice (see `fapkit.methods`); the loop only steps the
 parameters it is given. After every epoch it evaluates on the validation loader, appends the
@@ -24,7 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .discriminators import FairnessDiscriminator, generator_fairness_term, project_out
+from .discriminators import (AdversaryMonitor, FairnessDiscriminator, discriminator_update,
+                             generator_fairness_term, project_out)
 from .metrics import evaluate
 from .records import load_torch, save_torch
 from .runtime import keep_freed_memory
@@ -46,6 +52,8 @@ class Stage:
     disc_lr: float = 1e-3
     disc_hidden: int = 8
     generator_form: Literal["paper", "confusion"] = "paper"
+    disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
+    disc_warmup: int = 0               # passes of discriminator-only training before the first generator step
 
     @property
     def adversarial(self) -> bool:
@@ -87,34 +95,29 @@ def ce_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: to
 
 def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDiscriminator,
                  disc_opt: torch.optim.Optimizer, stage: Stage,
-                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+                 monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
     """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G."""
     logit = model(x).reshape(-1)
     prob = torch.sigmoid(logit)
-    d_losses = disc.loss(prob.detach(), y, z)           # lines 4–7: D ← D − η∇L_D
-    disc_opt.zero_grad(set_to_none=True)
-    d_losses["l_d"].backward()
-    disc_opt.step()
+    d_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)  # lines 4–7
     ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
     fair = generator_fairness_term(disc, prob, y, z, stage.generator_form)
     loss = ce + stage.lam * fair
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return {"loss": loss.detach(), "ce": ce.detach(), "l_d": d_losses["l_d"].detach(),
-            "l_di": d_losses["l_di"].detach(), "l_deo": d_losses["l_deo"].detach()}
+    return {"loss": loss.detach(), "ce": ce.detach(), **d_losses}
 
 
 def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
                 disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer, stage: Stage,
-                x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Adversarial Debiasing: adversary step, then the projected predictor step."""
+                x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+                monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
+    """Adversarial Debiasing: adversary step(s), then the projected predictor step."""
     logit = model(x).reshape(-1)
     prob = torch.sigmoid(logit)
-    a_losses = disc.loss(prob.detach(), y, z)
-    disc_opt.zero_grad(set_to_none=True)
-    a_losses["l_d"].backward()
-    disc_opt.step()
+    a_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)
     l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
     l_adv = disc.loss(prob, y, z)["l_d"]
     g_pred = torch.autograd.grad(l_pred, params, retain_graph=True, allow_unused=True)
@@ -125,8 +128,39 @@ def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.O
         else:
             p.grad = g if h is None else project_out(g, h, stage.lam)
     opt.step()
-    return {"loss": l_pred.detach(), "ce": l_pred.detach(), "l_d": a_losses["l_d"].detach(),
-            "l_di": a_losses["l_di"].detach(), "l_deo": a_losses["l_deo"].detach()}
+    return {"loss": l_pred.detach(), "ce": l_pred.detach(), **a_losses}
+
+
+def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer,
+                          train_loader: Iterable, stage: Stage, device: torch.device) -> dict[str, float]:
+    """Train the discriminator alone on the starting model's predictions before the first generator step.
+
+    The predictions of one pass over the training loader (train mode, as the game sees them; BN
+    running statistics restored afterwards, so the model is untouched) are computed once; the
+    heads then take one Adam step per batch for `stage.disc_warmup` passes over them. Returns
+    ``warmup_steps`` and the heads' advantage over the last pass (see `AdversaryMonitor`).
+    """
+    if stage.disc_warmup < 1:
+        return {"warmup_steps": 0}
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    if hasattr(train_loader, "epoch"):
+        train_loader.epoch = 0
+    batches = []
+    model.train()
+    with torch.no_grad():
+        for batch in train_loader:
+            x, y, z = _batch_to(batch, device)
+            batches.append((torch.sigmoid(model(x).reshape(-1)), y, z))
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
+    steps = 0
+    for _ in range(stage.disc_warmup):
+        monitor = AdversaryMonitor(stage.alpha)  # the last pass's is reported
+        for i in torch.randperm(len(batches)).tolist():
+            discriminator_update(disc, disc_opt, *batches[i], steps=1, monitor=monitor)
+            steps += 1
+    return {"warmup_steps": steps, **{f"warmup_{k}": v for k, v in monitor.advantage().items()}}
 
 
 def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,
@@ -167,11 +201,15 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         torch.set_rng_state(state["rng"])
         start, history = state["epoch"], state["history"]
     initial_masks = masker.masks() if masker is not None and getattr(masker, "kind", None) == "scores" else None
+    warmup: dict[str, float] = {}
+    if disc is not None and start == 0 and stage.disc_warmup > 0:
+        warmup = warm_up_discriminator(model, disc, disc_opt, train_loader, stage, device)
 
     for epoch in range(start, stage.epochs):
         if hasattr(train_loader, "epoch"):
             train_loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
         model.train()
+        monitor = AdversaryMonitor(stage.alpha) if disc is not None else None
         sums: dict[str, float] = {}
         steps = 0
         bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
@@ -182,9 +220,9 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
             if stage.kind == "ce":
                 out = ce_step(model, opt, x, y)
             elif stage.kind == "faprune":
-                out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z)
+                out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor)
             else:
-                out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z)
+                out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor)
             _finite(out["loss"], epoch, step, "loss")
             for key, value in out.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
@@ -194,6 +232,10 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         if steps == 0:
             raise ValueError("the training loader yielded no batches")
         record: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v / steps for k, v in sums.items()}}
+        if monitor is not None:
+            record.update({f"train_{k}": v for k, v in monitor.advantage().items()})
+        if epoch == 0:
+            record.update(warmup)
         val = evaluate(model, valid_loader, device=device)
         record.update({f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")})
         if initial_masks is not None:

@@ -41,11 +41,17 @@ def _fmt(value: Any) -> str:
     return "—" if math.isnan(number) else f"{number:.4f}"
 
 
+_DEGENERATE_TEXT = ("⚠ degenerate: constant prediction in a sensitive group — DI/DEO are trivially fair, "
+                    "not a sign of fairness")
+
+
 def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status: str = "done") -> str:
     """The explorer's metrics table for one result and the settings that produced it.
 
     Each number sits in a cell with a stable class (``fap-acc``, ``fap-di``, ``fap-deo``,
     ``fap-ratio``) and the settings in ``fap-setting-*`` cells, so a browser test can read them.
+    A degenerate result (``result.degenerate``: a constant prediction inside a sensitive group)
+    gets one more row, a ``fap-degenerate`` cell warning that its DI/DEO are trivially fair.
     """
     cells = [("fap-acc", "accuracy ↑", result.acc), ("fap-di", "DI ↑", result.di),
              ("fap-deo", "DEO ↓", result.deo), ("fap-ratio", "achieved ratio", result.ratio)]
@@ -53,11 +59,15 @@ def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status:
     body = "".join(f'<td class="{cls}">{_fmt(v)}</td>' for cls, _, v in cells)
     settings = (f'<td class="fap-setting-ratio">{ratio:.4g}</td><td class="fap-setting-alpha">{alpha:.4g}</td>'
                 f'<td class="fap-setting-lam">{lam:.4g}</td>')
+    warning = ""
+    if getattr(result, "degenerate", False):  # a fake or older result may lack the property
+        warning = (f'<tr><td class="fap-degenerate" colspan="{len(cells) + 3}" style="color:#b00020">'
+                   f"{html.escape(_DEGENERATE_TEXT)}</td></tr>")
     return (
         '<div class="fap-explorer">'
         '<table class="fap-metrics" style="border-collapse:collapse">'
         f"<tr>{head}<th>requested ratio</th><th>α</th><th>λ</th></tr>"
-        f"<tr>{body}{settings}</tr></table>"
+        f"<tr>{body}{settings}</tr>{warning}</table>"
         f'<div class="fap-status">{html.escape(status)}</div></div>'
     )
 

@@ -53,21 +53,22 @@ def test_presets():
 
 
 # Settings that, by design, do not change a method's result (everything else must change its key).
+_ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup"}
 _IRRELEVANT = {
-    "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "disc_lr", "disc_hidden"},
-    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr"},
-    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr", "disc_lr", "disc_hidden"},
-    "sgdp": {"alpha", "lam", "generator_form", "disc_lr", "disc_hidden"},
-    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "disc_lr", "disc_hidden"},
-    "fair_sgdp": {"generator_form"},
-    "fair_lmw": {"init", "generator_form", "score_lr"},
-    "faprune": set(),
+    "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "scratch_epochs"} | _ADVERSARY,
+    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr", "scratch_epochs"},
+    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _ADVERSARY,
+    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs"} | _ADVERSARY,
+    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY,
+    "fair_sgdp": {"generator_form", "scratch_epochs"},
+    "fair_lmw": {"init", "generator_form", "score_lr", "scratch_epochs"},
+    "faprune": {"scratch_epochs"},
 }
 _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global", "generator_form": "confusion",
             "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5, "score_lr": 0.5, "disc_lr": 0.5,
-            "disc_hidden": 3, "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
+            "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2, "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
-                 "n_train": 11, "n_valid": 11, "n_test": 11, "correlation": 0.3, "label_noise": 0.1, "data_seed": 3}
+                 "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1, "data_seed": 3}
 
 
 @pytest.mark.parametrize("method", list(_IRRELEVANT))

@@ -108,3 +108,20 @@ def test_bad_settings_fail_early() -> None:
     with pytest.raises(ValueError, match="unknown setting"):
         make_compute(preset="smoke", colour="red")
     assert callable(make_compute(preset="smoke", target="Attractive", runs_dir="runs", progress=False))
+
+
+def test_metrics_html_marks_a_degenerate_result() -> None:
+    plain = metrics_html(fake("faprune"), ratio=0.8, alpha=0.0, lam=1.0)
+    assert "fap-degenerate" not in plain
+    degenerate = fake("faprune", sel0=0.0, sel1=0.0)  # predicts nobody positive in either group
+    assert degenerate.degenerate
+    html = metrics_html(degenerate, ratio=0.8, alpha=0.0, lam=1.0)
+    match = re.search(r'<td class="fap-degenerate"[^>]*>([^<]*)</td>', html)
+    assert match and "constant prediction in a sensitive group" in match.group(1)
+    assert "trivially fair" in match.group(1)
+    assert cell(html, "fap-acc") == "0.8000"  # the numbers are still shown
+
+
+def test_explorer_shows_the_degenerate_warning() -> None:
+    box = pruning_explorer(lambda **s: fake("faprune", ratio=s["ratio"], sel1=1.0), plot=lambda r: None)
+    assert 'class="fap-degenerate"' in box.table.value

@@ -1,0 +1,148 @@
+"""Summaries over seeds: mean ± std, paired differences with a Student-t interval, and verdicts.
+
+A single training run says little on the small benchmarks of this kit: the dense model's own
+bias moves a lot from seed to seed, so a direction read off one seed can flip. The tables
+therefore report the mean and the sample standard deviation over seeds, and FAPrune is compared
+with a baseline through the *paired* difference ``d_i = ours_i − theirs_i`` of runs that share
+seed ``i`` (both start from the same pretrained model and data order, so pairing removes the
+seed's common part of the variation).
+
+Conventions:
+
+* ``nan`` values are dropped before anything is computed (DI is ``nan`` when a model selects
+  nobody); ``n`` always counts the finite values (pairs) that were used.
+* The standard deviation is the sample one (``ddof=1``); it is ``nan`` with fewer than 2 values.
+* The interval for the mean paired difference is ``mean ± t_{(1+c)/2, n−1} · std / √n``; with
+  fewer than 2 pairs it is ``(nan, nan)``.
+* A direction is called only when the whole interval lies on one side of 0 (see :func:`verdict`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Verdict = Literal["fairer", "less fair", "not distinguishable"]
+
+__all__ = ["PairedDifference", "Verdict", "mean_std", "paired_interval", "verdict"]
+
+
+def _finite(values: Iterable[float]) -> np.ndarray:
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation and count of the finite values.
+
+    Parameters
+    ----------
+    values
+        Numbers (floats, ints, numpy scalars); ``nan`` and ``±inf`` are dropped.
+
+    Returns
+    -------
+    (mean, std, n)
+        ``n`` counts the finite values. ``std`` uses ``ddof=1`` and is ``nan`` when ``n < 2``;
+        ``mean`` is ``nan`` when ``n == 0``.
+    """
+    arr = _finite(values)
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    # Work relative to the first value: equal values (e.g. one nominal ratio over seeds) then give
+    # exactly that value and a std of exactly 0, not 0.8000000000000002 and 1e-16.
+    shifted = arr - arr[0]
+    mean = float(arr[0] + shifted.mean())
+    std = float(shifted.std(ddof=1)) if n >= 2 else math.nan
+    return mean, std, n
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean paired difference ``ours − theirs`` over seeds and its confidence interval.
+
+    Attributes
+    ----------
+    mean, std, n
+        :func:`mean_std` of the paired differences.
+    low, high
+        The interval's bounds; ``nan`` when ``n < 2``.
+    method
+        How the interval was computed: ``"t"`` (Student-t on the paired differences).
+    """
+
+    mean: float
+    std: float
+    n: int
+    low: float
+    high: float
+    method: str = "t"
+
+
+def paired_interval(ours: Sequence[float], theirs: Sequence[float], *,
+                    confidence: float = 0.95) -> PairedDifference:
+    """Student-t interval of the mean of ``d_i = ours_i − theirs_i`` over paired seeds.
+
+    Parameters
+    ----------
+    ours, theirs
+        Values of the two methods, position ``i`` of both being the same seed. A pair where
+        either value is ``nan`` is dropped.
+    confidence
+        Coverage of the two-sided interval, in ``(0, 1)``.
+
+    Returns
+    -------
+    PairedDifference
+        ``mean ± t_{(1+c)/2, n−1} · std / √n``. With ``n < 2`` pairs ``std``, ``low`` and
+        ``high`` are ``nan``. With ``std == 0`` the interval is the single point ``mean``.
+
+    Raises
+    ------
+    ValueError
+        If the sequences differ in length or ``confidence`` is not in ``(0, 1)``.
+    """
+    if len(ours) != len(theirs):
+        raise ValueError(f"ours and theirs must be paired: len(ours)={len(ours)}, len(theirs)={len(theirs)}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    diffs = [float(a) - float(b) for a, b in zip(ours, theirs)]
+    mean, std, n = mean_std(diffs)  # a pair with a nan side gives a nan difference and is dropped
+    if n < 2:
+        return PairedDifference(mean, std, n, math.nan, math.nan)
+    from scipy.stats import t  # imported here: scipy.stats is slow to import and only needed now
+
+    half = float(t.ppf((1.0 + confidence) / 2.0, n - 1)) * std / math.sqrt(n)
+    return PairedDifference(mean, std, n, mean - half, mean + half)
+
+
+def verdict(interval: PairedDifference, *, lower_is_fairer: bool) -> Verdict:
+    """Read a paired difference (ours − theirs of a fairness metric) as a direction.
+
+    Parameters
+    ----------
+    interval
+        From :func:`paired_interval`.
+    lower_is_fairer
+        True for DEO (lower is fairer), False for DI (higher is fairer).
+
+    Returns
+    -------
+    "fairer", "less fair" or "not distinguishable"
+        "fairer" only when the whole interval lies strictly on the fairer side of 0, "less fair"
+        when it lies strictly on the other side; otherwise (0 inside or on the interval, fewer
+        than 2 pairs, ``nan`` bounds) "not distinguishable".
+    """
+    low, high = interval.low, interval.high
+    if interval.n < 2 or math.isnan(low) or math.isnan(high):
+        return "not distinguishable"
+    if high < 0:
+        return "fairer" if lower_is_fairer else "less fair"
+    if low > 0:
+        return "less fair" if lower_is_fairer else "fairer"
+    return "not distinguishable"
