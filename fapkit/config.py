@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from .data import DATASETS
 from .models import ARCHITECTURES, check_arch
 
 METHODS = ("normal", "adv_debias", "scratch", "sgdp", "lmw", "fair_sgdp", "fair_lmw", "faprune")
@@ -20,7 +21,6 @@ def method_title(method: str) -> str:
     return METHOD_TITLES.get(method, method)
 
 
-DATASETS = ("synth", "celeba", "lfw")
 PRESETS = ("smoke", "quick", "paper")
 
 

@@ -68,10 +68,11 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     numeric = [c for c in runs.columns if c not in keys + ["seed", "degenerate"]]
     grouped = runs.assign(alpha=runs["alpha"].fillna(-1)).groupby(keys, sort=False)
     mean, std = grouped[numeric].mean(), grouped[numeric].std()
-    out = mean.round(4).astype(str) + " ± " + std.round(4).astype(str)
+    out = pd.DataFrame({c: [f"{m:.3f} ± {e:.3f}" if pd.notna(m) else "" for m, e in zip(mean[c], std[c])]
+                        for c in numeric}, index=mean.index)
     out["seeds"] = grouped.size()
     out["degenerate runs"] = grouped["degenerate"].sum().astype(int)
-    base = mean.xs("sgdp", level="method")._append(mean.xs("lmw", level="method"))
+    base = pd.concat([mean.xs("sgdp", level="method"), mean.xs("lmw", level="method")])
     best_deo, best_di = base["DEO"].min(), base["DI"].max()
     ratio = []
     for (method, _, alpha), row in mean.iterrows():
@@ -82,7 +83,9 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         else:
             ratio.append(f"DI {row['DI'] / best_di:.2f}× the better baseline")
     out["vs SGDP/LMW"] = ratio
-    return out.reset_index()
+    out = out.reset_index()
+    out["alpha"] = out["alpha"].map(lambda a: "" if a < 0 else f"{a:g}")
+    return out
 
 
 def main() -> None:

@@ -144,6 +144,8 @@ def test_errors() -> None:
         SynthFaces(correlation=1.5, cache_dir=None)
     with pytest.raises(ValueError, match="label_noise"):
         SynthFaces(label_noise=0.7, cache_dir=None)
+    with pytest.raises(ValueError, match=r"label_noise must be in \[0, 0.5\)"):  # as the run config says
+        SynthFaces(label_noise=0.5, cache_dir=None)
     with pytest.raises(ValueError, match="n must be"):
         SynthFaces(n=0, cache_dir=None)
     with pytest.raises(ValueError, match="synth.*celeba.*lfw"):

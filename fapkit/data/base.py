@@ -247,7 +247,7 @@ class FaceTensors(Dataset):
         """Image side length in pixels."""
         return int(self.images.shape[-1])
 
-    def group_rates(self) -> dict[str, float]:
+    def label_rates(self) -> dict[str, float]:
         """``P(y=1 | z=g)`` and ``P(z=1)`` of this split, for quick bias checks."""
         out: dict[str, float] = {"p_z1": float(self.z.float().mean()) if len(self) else math.nan}
         for g in (0, 1):

@@ -132,7 +132,7 @@ def conditional_rates(target: str, sensitive: str) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def group_rates(target: str, sensitive: str, split: str, correlation: float | None) -> tuple[float, float]:
+def sampling_rates(target: str, sensitive: str, split: str, correlation: float | None) -> tuple[float, float]:
     """The ``(P(y=1|z=0), P(y=1|z=1))`` used to sample a split (before label noise)."""
     q0, q1 = conditional_rates(target, sensitive)
     if correlation is None or split != "train":
@@ -478,8 +478,8 @@ class SynthConfig:
             raise ValueError(f"n must be an int >= 1, got {self.n!r}")
         if self.correlation is not None and not 0.0 <= float(self.correlation) <= 1.0:
             raise ValueError(f"correlation must be None or in [0, 1], got {self.correlation!r}")
-        if not 0.0 <= float(self.label_noise) <= 0.5:
-            raise ValueError(f"label_noise must be in [0, 0.5], got {self.label_noise!r}")
+        if not 0.0 <= float(self.label_noise) < 0.5:  # 0.5 would make the labels pure noise
+            raise ValueError(f"label_noise must be in [0, 0.5), got {self.label_noise!r}")
         return self
 
 
@@ -488,7 +488,7 @@ def generate(cfg: SynthConfig) -> dict[str, torch.Tensor]:
     cfg.validate()
     ss = np.random.SeedSequence([int(cfg.seed), _SPLIT_CODE[cfg.split], GENERATOR_VERSION])
     attr_rng, style_rng, noise_rng, label_rng = (np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(4))
-    q = group_rates(cfg.target, cfg.sensitive, cfg.split, cfg.correlation)
+    q = sampling_rates(cfg.target, cfg.sensitive, cfg.split, cfg.correlation)
     attrs = sample_attributes(cfg.n, attr_rng, target=cfg.target, sensitive=cfg.sensitive, q=q)
     style = _sample_style(attrs, style_rng)
     images = render_faces(style, cfg.size, noise_rng)
@@ -514,7 +514,7 @@ class SynthFaces(FaceTensors):
         n: number of images; default 8000 for train, 2000 for valid and test.
         correlation: None for CelebA rates, or ``c`` in [0, 1] giving the train split
             ``|P(y=1|z=1) - P(y=1|z=0)| = c`` around 0.5 (valid/test keep CelebA rates).
-        label_noise: probability of flipping the observed train label, in [0, 0.5].
+        label_noise: probability of flipping the observed train label, in [0, 0.5).
         seed: base seed; each split derives its own stream from (seed, split).
         cache_dir: folder for the ``.pt`` cache (relative to the working directory), or
             None to always regenerate.
@@ -562,4 +562,4 @@ class SynthFaces(FaceTensors):
     def rates(self) -> tuple[float, float]:
         """The ``(P(y=1|z=0), P(y=1|z=1))`` this split was sampled with (before noise)."""
         c = self.config
-        return group_rates(c.target, c.sensitive, c.split, c.correlation)
+        return sampling_rates(c.target, c.sensitive, c.split, c.correlation)
