@@ -19,6 +19,7 @@ demo: setup
 	$(PY) -m fapkit.series --preset $(PRESET)
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: setup

@@ -1,54 +1,108 @@
-"""Command line: `python -m fapkit run --method faprune ...` prints the result as one JSON object."""
+"""Command line: `python -m fapkit run --method faprune ...` prints the result as one JSON object;
+`python -m fapkit sweep --method faprune sgdp --seed 0 1 2 ...` runs every combination and prints one
+JSON line per run (see docs/sweeps.md)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from .config import ARCHITECTURES, DATASETS, METHODS, PRESETS
+
+
+def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
+    """The `fapkit.run` settings as options; `many`: each takes one or more values (a sweep's axes)."""
+    n = "+" if many else None
+
+    def add(flag: str, help: str | None = None, **kwargs: Any) -> None:
+        p.add_argument(flag, nargs=n, help=help, **kwargs)
+
+    add("--method", help=f"one of {', '.join(METHODS)}", default=["faprune"] if many else "faprune")
+    add("--dataset", help=f"one of {', '.join(DATASETS)}", default=None)
+    add("--root", help="folder of a local CelebA/LFW copy", default=None)
+    add("--target", default=None)
+    add("--sensitive", default=None)
+    add("--arch", help=f"one of {', '.join(ARCHITECTURES)}", default=None)
+    add("--size", type=int, default=None, help="image side in pixels")
+    add("--ratio", type=float, default=None, help="fraction of prunable weights removed, in [0, 1)")
+    add("--alpha", type=float, default=None, help="L_D = α·L_DI + (1−α)·L_DEO, α in [0, 1]")
+    add("--lam", type=float, default=None, help="λ, weight of the adversarial term (>= 0)")
+    add("--epochs", type=int, default=None)
+    add("--pretrain-epochs", type=int, default=None)
+    add("--batch-size", type=int, default=None)
+    add("--init", default=None, help="'pretrained' or 'random' (random-init search)")
+    add("--scope", default=None, help="'layer' or 'global' top-k")
+    add("--generator-form", default=None, help="'paper' or 'confusion'")
+    add("--weights", default=None, help="local dense state_dict to start from")
+    add("--device", default=None, help="cpu, cuda or auto")
+    add("--seed", type=int, default=None)
+    add("--preset", default=["quick"] if many else "quick", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--progress", action="store_true", help="show progress bars on stderr")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fapkit", description="Fairness-aware adversarial network pruning")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one method and print its test metrics as JSON")
-    r.add_argument("--method", default="faprune", help=f"one of {', '.join(METHODS)}")
-    r.add_argument("--dataset", default=None, help=f"one of {', '.join(DATASETS)}")
-    r.add_argument("--root", default=None, help="folder of a local CelebA/LFW copy")
-    r.add_argument("--target", default=None)
-    r.add_argument("--sensitive", default=None)
-    r.add_argument("--arch", default=None, help=f"one of {', '.join(ARCHITECTURES)}")
-    r.add_argument("--size", type=int, default=None, help="image side in pixels")
-    r.add_argument("--ratio", type=float, default=None, help="fraction of prunable weights removed, in [0, 1)")
-    r.add_argument("--alpha", type=float, default=None, help="L_D = α·L_DI + (1−α)·L_DEO, α in [0, 1]")
-    r.add_argument("--lam", type=float, default=None, help="λ, weight of the adversarial term (>= 0)")
-    r.add_argument("--epochs", type=int, default=None)
-    r.add_argument("--pretrain-epochs", type=int, default=None)
-    r.add_argument("--batch-size", type=int, default=None)
-    r.add_argument("--init", default=None, help="'pretrained' or 'random' (random-init search)")
-    r.add_argument("--scope", default=None, help="'layer' or 'global' top-k")
-    r.add_argument("--generator-form", default=None, help="'paper' or 'confusion'")
-    r.add_argument("--weights", default=None, help="local dense state_dict to start from")
-    r.add_argument("--device", default=None, help="cpu, cuda or auto")
-    r.add_argument("--seed", type=int, default=None)
-    r.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)}")
-    r.add_argument("--runs-dir", default="runs")
-    r.add_argument("--progress", action="store_true", help="show progress bars on stderr")
+    _add_settings(r, many=False)
+    s = sub.add_parser("sweep", help="run every combination of the given values; one JSON line per run",
+                       description="Each option takes one or more values; every combination runs (e.g. "
+                                   "--method faprune sgdp --seed 0 1 2: six runs), in this process, "
+                                   "on a local Dask cluster (--workers) or on a running one (--scheduler).")
+    _add_settings(s, many=True)
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="start a local Dask cluster of N 1-thread workers")
+    where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, tcp://HOST:PORT")
     return parser
+
+
+_NOT_SETTINGS = ("command", "method", "preset", "runs_dir", "progress", "workers", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .methods import run  # heavy imports only once the arguments parsed
-
-    settings = {k: v for k, v in vars(args).items()
-                if k not in ("command", "method", "preset", "runs_dir", "progress") and v is not None}
+    settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
     try:
+        if args.command == "sweep":
+            return _sweep(args, settings)
+        from .methods import run  # heavy imports only once the arguments parsed
+
         result = run(args.method, preset=args.preset, runs_dir=args.runs_dir, progress=args.progress, **settings)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"fapkit: error: {err}", file=sys.stderr)
         return 2
-    summary = result.summary()
-    summary.pop("history"); summary.pop("layers")
-    print(json.dumps(summary, default=str))
+    print(json.dumps(_printed(result), default=str))
     return 0
+
+
+def _sweep(args: argparse.Namespace, axes: dict[str, list[Any]]) -> int:
+    """Every combination of the options' values, one JSON line per run in grid order."""
+    from .sweep import grid, sweep
+
+    specs = grid(method=args.method, preset=args.preset, **axes)
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout=30)
+        except (OSError, ValueError) as err:  # unreachable, refused or malformed address
+            raise ValueError(f"cannot reach the Dask scheduler at {args.scheduler!r}: {err}") from err
+    try:
+        results = sweep(specs, client=client, workers=args.workers, runs_dir=args.runs_dir, progress=args.progress)
+    finally:
+        if client is not None:
+            client.close()
+    for result in results:
+        print(json.dumps(_printed(result), default=str))
+    return 0
+
+
+def _printed(result: Any) -> dict[str, Any]:
+    """A run's summary as printed: everything but the per-epoch history and the per-layer table."""
+    summary = result.summary()
+    for key in ("history", "layers"):
+        summary.pop(key)
+    return summary

@@ -24,6 +24,9 @@ init and BN's affine parameters stay at 1/0, i.e. non-affine BN as in edge-popup
 
 Every stage is cached under ``runs/`` by a key over the settings that stage reads (see
 `stage_key`) and the kit's version, so e.g. SGDP, LMW and FAPrune reuse one pretrained dense model.
+A stage depends on nothing but its parent stage (`stage_chain`), which is what lets `fapkit.sweep`
+run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock per stage
+(``runs/<stage>-<key>.lock``): one of them trains, the others wait and load its record.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
+from filelock import FileLock
 
 from . import __version__
 from .config import RunConfig, make_config
@@ -107,12 +111,17 @@ class RunResult:
                 "history": self.history, "layers": self.layers, "valid": self.valid_metrics}
 
 
+def _parent_of(stage: str, cfg: RunConfig) -> str | None:
+    """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
+    if _STAGE_OF.get(stage, stage) in ("sgdp", "faprune") and cfg.init == "random":
+        return None  # random-init search starts from the seeded random init, not a trained model
+    return _PARENT.get(stage)
+
+
 def stage_key(stage: str, cfg: RunConfig) -> str:
     """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
     own = _STAGE_OF.get(stage, stage)
-    parent = _PARENT.get(stage)
-    if own in ("sgdp", "faprune") and cfg.init == "random":
-        parent = None  # random-init search starts from the seeded random init, not a trained model
+    parent = _parent_of(stage, cfg)
     payload: dict[str, Any] = {"stage": own, "version": __version__,
                                **{name: getattr(cfg, name) for name in _STAGE_FIELDS[own]}}
     if parent is None:
@@ -123,6 +132,31 @@ def stage_key(stage: str, cfg: RunConfig) -> str:
     if "data" in payload and not isinstance(payload["data"], dict):
         payload["data"] = cfg.data.__dict__
     return stable_hash(payload)
+
+
+def stage_chain(method: str, cfg: RunConfig) -> list[tuple[str, str]]:
+    """The cached stages `method` runs for `cfg` as (stage method, stage key) pairs, root parent first.
+
+    E.g. fair_sgdp: [("normal", ...), ("adv_debias", ...), ("fair_sgdp", ...)]. Each stage's run
+    folder is `stage_dir(runs_dir, stage, key)`; a stage reads nothing from another but its parent.
+    """
+    chain: list[tuple[str, str]] = []
+    stage: str | None = method
+    while stage is not None:
+        chain.append((stage, stage_key(stage, cfg)))
+        stage = _parent_of(stage, cfg)
+    return chain[::-1]
+
+
+def stage_dir(runs_dir: str | Path, stage: str, key: str) -> Path:
+    """The run folder of a cached stage: ``runs_dir/<stage>-<key>``."""
+    return Path(runs_dir) / f"{stage}-{key}"
+
+
+def is_cached(run_dir: str | Path) -> bool:
+    """Whether a run folder holds a finished stage (its record and model; the record is written last)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "record.json").exists() and (run_dir / "model.pt").exists()
 
 
 @dataclass
@@ -200,12 +234,26 @@ def _require_both_groups(ds: Any, split: str) -> None:
 def _run_stage(method: str, ctx: _Context) -> RunResult:
     """Return the cached result of `method` or compute it (and its parents) now."""
     cfg = ctx.cfg
-    run_dir = ctx.runs_dir / f"{method}-{stage_key(method, cfg)}" if ctx.cache else \
-        ctx.runs_dir / f"{method}-uncached-{time.strftime('%Y%m%d-%H%M%S')}-{id(ctx):x}"
-    record_path, model_path = run_dir / "record.json", run_dir / "model.pt"
-    if ctx.cache and record_path.exists() and model_path.exists():
-        return _load_result(method, cfg, run_dir)
+    if not ctx.cache:  # the user's model or loaders: a fresh folder no one else can reach, so no lock
+        return _compute_stage(method, ctx, ctx.runs_dir / f"{method}-uncached-"
+                              f"{time.strftime('%Y%m%d-%H%M%S')}-{id(ctx):x}")
+    run_dir = stage_dir(ctx.runs_dir, method, stage_key(method, cfg))
+    if is_cached(run_dir):
+        return load_result(method, cfg, run_dir)
+    # Another process (a Dask worker, a second notebook) may reach the same key now: the lock lets
+    # one of them train while the others wait, then load its record. A killed holder's lock is
+    # released by the OS, and the next holder resumes from the per-epoch checkpoint.
+    ctx.runs_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(ctx.runs_dir / f"{run_dir.name}.lock")):
+        if is_cached(run_dir):  # finished while we waited
+            return load_result(method, cfg, run_dir)
+        return _compute_stage(method, ctx, run_dir)
 
+
+def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
+    """Train `method` (its parents on the way) into `run_dir`, evaluate it and write its record."""
+    cfg = ctx.cfg
+    record_path, model_path = run_dir / "record.json", run_dir / "model.pt"
     run_dir.mkdir(parents=True, exist_ok=True)
     start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
@@ -237,19 +285,26 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _load_result(method: str, cfg: RunConfig, run_dir: Path) -> RunResult:
+def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool = True) -> RunResult:
+    """The RunResult of a finished stage from its run folder; `model=False` leaves out the model."""
+    run_dir = Path(run_dir)
     record = load_json(run_dir / "record.json")
-    model = build_model(cfg.arch)
-    state = load_torch(run_dir / "model.pt")
+    net = _load_model(cfg.arch, run_dir / "model.pt") if model else None
+    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
+    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
+    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
+                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
+
+
+def _load_model(arch: str, path: Path) -> nn.Module:
+    model = build_model(arch)
+    state = load_torch(path)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"cached model {run_dir / 'model.pt'} does not fit architecture {cfg.arch}; "
+        raise ValueError(f"cached model {path} does not fit architecture {arch}; "
                          "delete the run folder to recompute") from err
-    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
-    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
-    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], model.eval(),
-                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
+    return model.eval()
 
 
 def _fresh_model(ctx: _Context) -> nn.Module:

@@ -33,8 +33,15 @@ import pandas as pd
 
 from . import paper, stats
 from .config import METHODS, method_title
-from .figures import (figure1, figure3, group_rates_figure, layer_sparsity_figure, metrics_bars,
-                      sample_grid, training_curves)
+from .figures import (
+    figure1,
+    figure3,
+    group_rates_figure,
+    layer_sparsity_figure,
+    metrics_bars,
+    sample_grid,
+    training_curves,
+)
 
 Metric = Literal["DI", "DEO"]
 

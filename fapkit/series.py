@@ -4,7 +4,10 @@
 ``build/notebooks/`` (never over the sources), with the repository root as working directory, so
 tables land in ``results/`` and figures in ``figures/`` as the notebooks save them. Each notebook
 gets ``PRESET``, ``PROGRESS=False`` and ``INTERACTIVE=False`` plus any extra parameters it
-declares in its ``parameters`` cell; the wall time of each notebook is printed.
+declares in its ``parameters`` cell; the wall time of each notebook is printed. ``--workers N``
+starts a local Dask cluster (N one-thread workers) for the series and gives its address to every
+notebook that declares ``SCHEDULER``, whose sweeps then run there; ``--scheduler tcp://HOST:PORT``
+gives a running cluster's address instead (see docs/sweeps.md).
 
 `check_parameters` is what each notebook's second cell calls: a wrong type raises a TypeError
 that names the parameter, the value and the type expected, before any training starts.
@@ -26,7 +29,7 @@ from .config import DATASETS, PRESETS
 PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
     "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str, "SENSITIVE": str,
     "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
-    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str,
+    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str, "SCHEDULER": (str, type(None)),
     "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list, "SEEDS": (list, type(None)),
 }
 # Element types of the list parameters.
@@ -107,7 +110,8 @@ def _declared(path: Path) -> set[str]:
 def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks",
                build_dir: str | Path = "build/notebooks", parameters: Mapping[str, Any] | None = None,
                only: Sequence[str] | None = None, root: str | Path | None = None,
-               kernel_name: str = "python3", threads: int | None = None) -> list[Path]:
+               kernel_name: str = "python3", threads: int | None = None, workers: int | None = None,
+               scheduler: str | None = None) -> list[Path]:
     """Execute the notebooks with papermill into `build_dir`; return the executed notebooks' paths.
 
     Every notebook receives PRESET, PROGRESS=False and INTERACTIVE=False, and those of
@@ -119,11 +123,24 @@ def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks"
     `threads` caps the CPU threads of each kernel (OMP_NUM_THREADS/MKL_NUM_THREADS, read by torch
     at import). On a machine shared with other jobs, 1 thread can be several times faster than
     torch's default, whose spinning worker threads then fight the other processes for cores.
+
+    `workers` starts a local Dask cluster (that many one-thread worker processes) for the series and
+    closes it afterwards; its address, or `scheduler`'s (a running cluster), becomes the SCHEDULER
+    parameter of every notebook that declares one. Without either, SCHEDULER keeps its default
+    (None: each notebook runs its grid in its own kernel).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    if workers is not None and scheduler is not None:
+        raise ValueError("give workers (start a local Dask cluster) or scheduler (a running one's address), not both")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be an address string such as 'tcp://HOST:PORT', got {scheduler!r}")
+    if (workers is not None or scheduler is not None) and "SCHEDULER" in (parameters or {}):
+        raise ValueError("SCHEDULER is set twice: by workers/scheduler and as a notebook parameter; give one")
     paths = notebook_paths(notebooks_dir, only)
     src_dir = Path(notebooks_dir).resolve()
     out_dir = Path(build_dir).resolve()
@@ -139,8 +156,23 @@ def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks"
     if unknown:
         raise ValueError(f"no notebook declares parameter(s) {sorted(unknown)}")
 
-    with _thread_env(threads):
+    with _thread_env(threads), _cluster(workers, scheduler) as address:
+        if address is not None:
+            extra["SCHEDULER"] = address  # only the notebooks that declare it get it
         return _execute(paths, out_dir, cwd, base, extra, declared, kernel_name, preset)
+
+
+@contextmanager
+def _cluster(workers: int | None, scheduler: str | None) -> Iterator[str | None]:
+    """The scheduler address the notebooks get: a local cluster's for the series' duration, or `scheduler`."""
+    if workers is None:
+        yield scheduler
+        return
+    from .sweep import local_cluster
+
+    with local_cluster(workers) as cluster:
+        print(f"Dask: {workers} local worker(s) at {cluster.scheduler_address}", flush=True)
+        yield cluster.scheduler_address
 
 
 @contextmanager
@@ -185,7 +217,7 @@ def _execute(paths: list[Path], out_dir: Path, cwd: Path, base: dict[str, Any], 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m fapkit.series --preset quick [--only 03 04] [--build-dir DIR]``."""
+    """Command line: ``python -m fapkit.series --preset quick [--only 03 04] [--workers N | --scheduler ADDR]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m fapkit.series",
@@ -196,13 +228,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 00 03_baselines")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per kernel (1 is often fastest on a machine shared with other jobs)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="run the notebooks' grids on a local Dask cluster of N one-thread workers")
+    where.add_argument("--scheduler", default=None,
+                       help="run the notebooks' grids on the running Dask scheduler at tcp://HOST:PORT")
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter, a Python literal, e.g. -p RATIOS '[0.8, 0.9]'")
     args = parser.parse_args(argv)
     parameters = {name: _literal(value) for name, value in args.param}
     try:
         run_series(args.preset, notebooks_dir=args.notebooks_dir, build_dir=args.build_dir, only=args.only,
-                   parameters=parameters, threads=args.threads)
+                   parameters=parameters, threads=args.threads, workers=args.workers, scheduler=args.scheduler)
     except (TypeError, ValueError, FileNotFoundError) as err:
         print(f"fapkit.series: error: {err}", file=sys.stderr)
         return 2

@@ -29,8 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .discriminators import (AdversaryMonitor, FairnessDiscriminator, discriminator_update,
-                             generator_fairness_term, project_out)
+from .discriminators import (
+    AdversaryMonitor,
+    FairnessDiscriminator,
+    discriminator_update,
+    generator_fairness_term,
+    project_out,
+)
 from .metrics import evaluate
 from .records import load_torch, save_torch
 from .runtime import keep_freed_memory

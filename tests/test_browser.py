@@ -23,10 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from browser_support import (ARTIFACTS, CHROMIUM, REPO, BrowserFailure, ConsoleLog, LabServer, kernel_idle,
-                             launch_chromium, notebook_parameters, open_notebook, poll_page, prepare_notebook,
-                             run_all_cells, screenshot, wait_for_widget, write_notebook)
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    REPO,
+    BrowserFailure,
+    ConsoleLog,
+    LabServer,
+    kernel_idle,
+    launch_chromium,
+    notebook_parameters,
+    open_notebook,
+    poll_page,
+    prepare_notebook,
+    run_all_cells,
+    screenshot,
+    wait_for_widget,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

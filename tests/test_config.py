@@ -64,11 +64,13 @@ _IRRELEVANT = {
     "fair_lmw": {"init", "generator_form", "score_lr", "scratch_epochs"},
     "faprune": {"scratch_epochs"},
 }
-_CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global", "generator_form": "confusion",
-            "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5, "score_lr": 0.5, "disc_lr": 0.5,
-            "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2, "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
+_CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global",
+            "generator_form": "confusion", "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5,
+            "score_lr": 0.5, "disc_lr": 0.5, "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2,
+            "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
-                 "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1, "data_seed": 3}
+                 "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
+                 "data_seed": 3}
 
 
 @pytest.mark.parametrize("method", list(_IRRELEVANT))

@@ -54,7 +54,8 @@ def test_confusion_form_is_minimal_at_the_base_rate():
     with torch.no_grad():  # make the DI head output the logit of the base rate 0.5 exactly
         for m in d.di:
             if isinstance(m, torch.nn.Linear):
-                m.weight.zero_(); m.bias.zero_()
+                m.weight.zero_()
+                m.bias.zero_()
     base = generator_fairness_term(d, prob, y, z, "confusion")
     assert base.item() == pytest.approx(torch.log(torch.tensor(2.0)).item())
     with torch.no_grad():

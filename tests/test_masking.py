@@ -14,7 +14,7 @@ import re
 import pytest
 import torch
 import torchvision
-from torch import nn
+from toy_model import TinyNet, ToyLinear
 
 from fapkit.masking import (
     attach_fixed,
@@ -26,7 +26,6 @@ from fapkit.masking import (
 )
 from fapkit.masking import engine as engine_module
 from fapkit.masking.static import masks_from_values
-from toy_model import TinyNet, ToyLinear
 
 ONES = torch.ones(1, 4)
 
@@ -260,7 +259,7 @@ def test_fixed_masks_keep_pruned_weights_exactly_zero(name):
     model = TinyNet()
     masks = magnitude_masks(model, 0.7)
     masker = attach_fixed(model, masks)
-    before = {n: l.weight.detach().clone() for n, l in masker.layers.items()}
+    before = {n: layer.weight.detach().clone() for n, layer in masker.layers.items()}
     opt = OPTIMIZERS[name](model.parameters())
     # stale momentum from a previous dense phase must not move pruned weights either
     for p in model.parameters():

@@ -41,7 +41,7 @@ def test_cached_runs_are_reused_and_give_the_same_result(runs_dir):
     first = fapkit.run("faprune", runs_dir=runs_dir, **TINY)
     again = fapkit.run("faprune", runs_dir=runs_dir, **TINY)
     assert again.run_dir == first.run_dir and again.summary()["acc"] == first.summary()["acc"]
-    pretrained = [p for p in runs_dir.iterdir() if p.name.startswith("normal-")]
+    pretrained = [p for p in runs_dir.iterdir() if p.is_dir() and p.name.startswith("normal-")]  # not the .lock files
     assert len(pretrained) == 1  # sgdp, lmw and faprune shared one pretraining
 
 

@@ -335,7 +335,7 @@ def _batches(sizes=(3, 4, 3)):
 
 def _expected_bce():
     # mean of softplus(l) - t * l, computed without torch
-    return sum(math.log1p(math.exp(l)) - t * l for l, t in zip(LOGITS, Y)) / len(Y)
+    return sum(math.log1p(math.exp(v)) - t * v for v, t in zip(LOGITS, Y)) / len(Y)
 
 
 @pytest.mark.parametrize("out_2d", [True, False])

@@ -1,8 +1,8 @@
 """environment.yml and pyproject.toml name the same packages; the README's commands are what CI runs."""
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

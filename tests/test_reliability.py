@@ -1,15 +1,13 @@
 """Determinism across processes, resume after a kill, non-finite losses, bad data and checkpoints."""
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
 import torch.nn as nn
+from killing import kill_after_first_checkpoint
 
 import fapkit
 from fapkit.data import FaceTensors, make_loader
@@ -52,22 +50,8 @@ def test_a_killed_run_resumes_from_its_last_epoch_and_ends_the_same(tmp_path):
     reference = _run_in_process("normal", settings, tmp_path / "reference")
 
     runs = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, "normal", json.dumps(settings), str(runs)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 300
-    ckpt = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        found = list(runs.glob("normal-*/checkpoint.pt"))
-        if found:
-            ckpt = found[0]
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert ckpt is not None, "the run ended before it could be killed"
-    completed = load_torch(ckpt)["epoch"]
-    assert 1 <= completed < 8
-    assert not list(runs.glob("normal-*/record.json"))
+    ckpt, completed = kill_after_first_checkpoint([sys.executable, "-c", _SCRIPT, "normal", json.dumps(settings),
+                                                   str(runs)], runs, epochs=8)
 
     resumed = _run_in_process("normal", settings, runs)
     assert resumed["metrics"] == reference["metrics"]

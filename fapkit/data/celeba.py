@@ -19,7 +19,13 @@ import numpy as np
 import torch
 
 from .base import (
-    CELEBA_ATTRIBUTES, SPLITS, FaceTensors, cached_decode, check_attributes, check_size, check_split,
+    CELEBA_ATTRIBUTES,
+    SPLITS,
+    FaceTensors,
+    cached_decode,
+    check_attributes,
+    check_size,
+    check_split,
     decode_images,
 )
 

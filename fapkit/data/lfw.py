@@ -28,7 +28,12 @@ import numpy as np
 import torch
 
 from .base import (
-    FaceTensors, cached_decode, check_attributes, check_size, check_split, decode_images,
+    FaceTensors,
+    cached_decode,
+    check_attributes,
+    check_size,
+    check_split,
+    decode_images,
 )
 
 LFW_URL = "http://vis-www.cs.umass.edu/lfw/"

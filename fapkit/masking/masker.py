@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from . import fixed, scores
-from .engine import ScoreEngine, Slot
 from ._common import Scope, check_ratio, check_scope, kept_count, resolve_layers
+from .engine import ScoreEngine, Slot
 
 
 @dataclass(eq=False)
