@@ -73,7 +73,17 @@ def _check_batch(y: torch.Tensor, z: torch.Tensor) -> None:
     for name, t in (("labels y", y), ("sensitive values z", z)):
         bad = t[(t != 0) & (t != 1)]
         if bad.numel():
-            raise ValueError(f"{name} must be binary 0/1, found {sorted(set(bad.unique().tolist()))[:5]}")
+            values = sorted(set(bad.unique().tolist()))
+            hint = " (they look like ±1 labels: map them with (v + 1) // 2)" if set(t.unique().tolist()) <= {-1, 1} else ""
+            raise ValueError(f"{name} must be binary 0/1, found {values[:5]}{hint}")
+
+
+def _one_logit(out: torch.Tensor, batch: int) -> torch.Tensor:
+    """The model's output as one logit per sample, or an error saying what shape was expected."""
+    if out.ndim == 1 and len(out) == batch or out.ndim == 2 and out.shape == (batch, 1):
+        return out.reshape(-1)
+    raise ValueError(f"the model must output one logit per sample (shape [{batch}] or [{batch}, 1]), got shape "
+                     f"{list(out.shape)}; for a two-class head use one output unit (binary cross-entropy on logits)")
 
 
 def _batch_to(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -90,7 +100,7 @@ def _finite(value: torch.Tensor, epoch: int, step: int, name: str) -> None:
 
 
 def ce_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    logit = model(x).reshape(-1)
+    logit = _one_logit(model(x), len(x))
     loss = F.binary_cross_entropy_with_logits(logit, y.float())
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -103,7 +113,7 @@ def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDis
                  x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
                  monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
     """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G."""
-    logit = model(x).reshape(-1)
+    logit = _one_logit(model(x), len(x))
     prob = torch.sigmoid(logit)
     d_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)  # lines 4–7
     ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
@@ -120,7 +130,7 @@ def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.O
                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
                 monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
     """Adversarial Debiasing: adversary step(s), then the projected predictor step."""
-    logit = model(x).reshape(-1)
+    logit = _one_logit(model(x), len(x))
     prob = torch.sigmoid(logit)
     a_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)
     l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
@@ -155,7 +165,7 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
     with torch.no_grad():
         for batch in train_loader:
             x, y, z = _batch_to(batch, device)
-            batches.append((torch.sigmoid(model(x).reshape(-1)), y, z))
+            batches.append((torch.sigmoid(_one_logit(model(x), len(x))), y, z))
     with torch.no_grad():
         for name, b in model.named_buffers():
             b.copy_(buffers[name])

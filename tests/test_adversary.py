@@ -148,3 +148,15 @@ def test_adversary_settings_are_validated_and_the_paper_preset_keeps_the_paper_v
         make_config("faprune", lam=float("nan"))
     with pytest.raises(ValueError, match="scratch_epochs must be >= 1"):
         make_config("scratch", scratch_epochs=0)
+
+
+def test_a_model_with_two_outputs_or_plus_minus_one_labels_gets_our_message():
+    two_outputs = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    loader = _z_coded_loader()
+    with pytest.raises(ValueError, match=r"one logit per sample \(shape \[16\] or \[16, 1\]\), got shape \[16, 2\]"):
+        fit(two_outputs, list(two_outputs.parameters()), loader, loader, Stage("ce", epochs=1, lr=1e-3))
+    z = torch.tensor([0, 1] * 8)
+    pm_one = [(torch.zeros(16, 3, 1, 1), 2 * z - 1, z)]  # any iterable of (x, y, z) batches is a loader
+    model = _ZCoder()
+    with pytest.raises(ValueError, match=r"labels y must be binary 0/1, found \[-1\] \(they look like ±1 labels"):
+        fit(model, list(model.parameters()), pm_one, pm_one, Stage("ce", epochs=1, lr=1e-3))
