@@ -8,17 +8,19 @@ from typing import Any, Literal
 
 from .data import DATASETS
 from .models import ARCHITECTURES, check_arch
+from .registry import method_names, spec_of
 
-METHODS = ("normal", "adv_debias", "scratch", "sgdp", "lmw", "fair_sgdp", "fair_lmw", "faprune")
-METHOD_TITLES = {
-    "normal": "Normal training", "adv_debias": "Adversarial Debiasing", "scratch": "Train from Scratch",
-    "sgdp": "SGDP", "lmw": "LMW", "fair_sgdp": "Fair-SGDP", "fair_lmw": "Fair-LMW", "faprune": "Ours (FAPrune)",
-}
+#: The paper's eight methods in its row order (`fapkit.registry` holds their specs; `register` adds more).
+METHODS = method_names()
+METHOD_TITLES = {name: spec_of(name).title for name in METHODS}
 
 
 def method_title(method: str) -> str:
     """The paper's row name of a method (e.g. "Ours (FAPrune)"), or the name itself if unknown."""
-    return METHOD_TITLES.get(method, method)
+    try:
+        return spec_of(method).title
+    except ValueError:
+        return method
 
 
 PRESETS = ("smoke", "quick", "paper")
@@ -153,8 +155,7 @@ def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
-    if cfg.method not in METHODS:
-        raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    spec = spec_of(cfg.method)  # a ValueError naming the registered methods
     for name in ("ratio", "alpha", "lam", "lr", "score_lr", "disc_lr", "weight_decay"):
         _check_type(name, getattr(cfg, name), (int, float))
     for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden", "disc_steps", "disc_warmup", "seed"):
@@ -182,8 +183,10 @@ def validate(cfg: RunConfig) -> None:
             raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
     if cfg.init not in ("pretrained", "random"):
         raise ValueError(f"init must be 'pretrained' or 'random', got {cfg.init!r}")
-    if cfg.init == "random" and cfg.method not in ("sgdp", "faprune"):
-        raise ValueError(f"init='random' (random-init subnetwork search) applies to 'sgdp' and 'faprune', not {cfg.method!r}")
+    if cfg.init == "random" and not spec.random_init:
+        allowed = [name for name in method_names() if spec_of(name).random_init]
+        raise ValueError(f"init='random' (random-init subnetwork search) applies to {' and '.join(map(repr, allowed))}, "
+                         f"not {cfg.method!r}")
     if cfg.scope not in ("layer", "global"):
         raise ValueError(f"scope must be 'layer' or 'global', got {cfg.scope!r}")
     if cfg.generator_form not in ("paper", "confusion"):

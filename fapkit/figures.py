@@ -22,6 +22,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from . import paper
 from .config import METHODS, method_title
+from .registry import spec_of
 from .stats import mean_std
 
 Metric = Literal["DI", "DEO"]
@@ -29,10 +30,7 @@ Metric = Literal["DI", "DEO"]
 _CB = sns.color_palette("colorblind", 10)
 #: One colour per method, shared by every figure (seaborn's colour-blind palette), chosen like the
 #: paper's figure 1: SGDP pink, the debias-then-prune methods yellow/orange, FAPrune green.
-METHOD_COLORS: dict[str, Any] = {
-    "normal": _CB[0], "adv_debias": _CB[9], "scratch": _CB[7], "sgdp": _CB[6],
-    "lmw": _CB[5], "fair_sgdp": _CB[8], "fair_lmw": _CB[1], "faprune": _CB[2],
-}
+METHOD_COLORS: dict[str, Any] = {name: _CB[spec_of(name).color] for name in METHODS}  # from `fapkit.registry`
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:

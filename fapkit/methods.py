@@ -17,6 +17,10 @@ faprune        the normal model, score mask trained adversarially against the   
                DI/DEO discriminator (Algorithm 1), `epochs`
 =============  ==================================================================  =====================
 
+Each row is one `fapkit.registry.MethodSpec` (parent, mask, step kind, epoch budget, the settings its
+cache key reads); `_train_method` is the one stage runner that reads it, so a new method is one
+`registry.register(MethodSpec(...))`.
+
 In the score modes the weights, biases and BN affine parameters stay frozen; BN running statistics
 keep updating in train mode so they follow the masked network. With ``init="random"`` (random-init
 fair subnetwork search, sgdp/faprune only) the frozen weights are the architecture's default random
@@ -46,24 +50,10 @@ from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
 from .metrics import evaluate, is_degenerate
 from .models import build_model
 from .records import load_json, load_torch, save_json, save_torch, stable_hash
+from .registry import COMMON_FIELDS, MethodSpec, spec_of
 from .splits import load_splits
 from .train import Stage, fit
 
-# The settings each stage reads; a stage's cache key hashes exactly these (plus its parent's key).
-_COMMON = ("data", "arch", "batch_size", "seed", "weights", "device")
-_STAGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "normal": _COMMON + ("pretrain_epochs", "lr", "weight_decay"),
-    "adv_debias": ("epochs", "lr", "weight_decay", "alpha", "lam", "disc_lr", "disc_hidden", "disc_steps",
-                   "disc_warmup"),
-    "scratch": _COMMON + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "weight_decay"),
-    "sgdp": ("ratio", "scope", "epochs", "score_lr", "init"),
-    "lmw": ("ratio", "scope", "epochs", "lr", "weight_decay"),
-    "faprune": ("ratio", "scope", "epochs", "score_lr", "init", "alpha", "lam", "disc_lr", "disc_hidden",
-                "generator_form", "disc_steps", "disc_warmup"),
-}
-_PARENT = {"adv_debias": "normal", "sgdp": "normal", "lmw": "normal", "faprune": "normal",
-           "fair_sgdp": "adv_debias", "fair_lmw": "adv_debias"}
-_STAGE_OF = {"fair_sgdp": "sgdp", "fair_lmw": "lmw"}
 _EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
 
 
@@ -113,19 +103,20 @@ class RunResult:
 
 def _parent_of(stage: str, cfg: RunConfig) -> str | None:
     """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
-    if _STAGE_OF.get(stage, stage) in ("sgdp", "faprune") and cfg.init == "random":
+    spec = spec_of(stage)
+    if spec.random_init and cfg.init == "random":
         return None  # random-init search starts from the seeded random init, not a trained model
-    return _PARENT.get(stage)
+    return spec.parent
 
 
 def stage_key(stage: str, cfg: RunConfig) -> str:
     """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
-    own = _STAGE_OF.get(stage, stage)
+    spec = spec_of(stage)
     parent = _parent_of(stage, cfg)
-    payload: dict[str, Any] = {"stage": own, "version": __version__,
-                               **{name: getattr(cfg, name) for name in _STAGE_FIELDS[own]}}
+    payload: dict[str, Any] = {"stage": spec.stage, "version": __version__,
+                               **{name: getattr(cfg, name) for name in spec.key_fields}}
     if parent is None:
-        payload.update({name: getattr(cfg, name) for name in _COMMON})
+        payload.update({name: getattr(cfg, name) for name in COMMON_FIELDS})
         payload["data"] = cfg.data.__dict__
     else:
         payload["parent"] = stage_key(parent, cfg)
@@ -315,55 +306,54 @@ def _fresh_model(ctx: _Context) -> nn.Module:
     return build_model(ctx.cfg.arch, seed=ctx.cfg.seed)
 
 
-def _parent_model(method: str, ctx: _Context) -> nn.Module:
-    parent = _PARENT[method]
-    return _run_stage(parent, ctx).model  # type: ignore[return-value]
-
-
 def _adversary(cfg: RunConfig) -> dict[str, Any]:
     """The adversary settings a FAPrune or debiasing stage reads."""
     return dict(alpha=cfg.alpha, lam=cfg.lam, disc_lr=cfg.disc_lr, disc_hidden=cfg.disc_hidden,
                 disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup)
 
 
-def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
+def _epochs(spec: MethodSpec, cfg: RunConfig) -> int:
+    if spec.epochs == "pretrain":
+        return cfg.pretrain_epochs
+    if spec.epochs == "scratch":
+        return cfg.scratch_epochs if cfg.scratch_epochs is not None else cfg.pretrain_epochs + cfg.epochs
+    return cfg.epochs
+
+
+def _starting_model(spec: MethodSpec, ctx: _Context) -> nn.Module:
+    """A seeded random init (or the `weights` file for a root stage), or the parent stage's trained model."""
     cfg = ctx.cfg
-    common = dict(workdir=run_dir, progress=ctx.progress, device=ctx.device, seed=cfg.seed, desc=method)
-    if method == "normal":
-        model = _fresh_model(ctx)
-        if cfg.weights is not None and ctx.user_model is None:
-            model = build_model(cfg.arch, weights=cfg.weights)
-        stage = Stage("ce", cfg.pretrain_epochs, cfg.lr, cfg.weight_decay)
-        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.monitor, stage, **common)
-    if method == "adv_debias":
-        model = _parent_model(method, ctx)
-        stage = Stage("debias", cfg.epochs, cfg.lr, cfg.weight_decay, **_adversary(cfg))
-        return model, None, fit(model, list(model.parameters()), ctx.train, ctx.monitor, stage, **common)
-    if method in ("scratch", "lmw", "fair_lmw"):
-        if method == "scratch":
-            model = _fresh_model(ctx)
-            masks = random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope)
-            epochs = cfg.scratch_epochs if cfg.scratch_epochs is not None else cfg.pretrain_epochs + cfg.epochs
-        else:
-            model = _parent_model(method, ctx)
-            masks = magnitude_masks(model, cfg.ratio, scope=cfg.scope)
-            epochs = cfg.epochs
-        masker = attach_fixed(model, masks)
-        stage = Stage("ce", epochs, cfg.lr, cfg.weight_decay)
-        params = [p for p in model.parameters() if p.requires_grad]
-        return model, masker, fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, **common)
-    if method in ("sgdp", "fair_sgdp", "faprune"):
-        if cfg.init == "random":
-            model, init = _fresh_model(ctx), "random"
-        else:
-            model, init = _parent_model(method, ctx), "magnitude"
+    parent = _parent_of(spec.name, cfg)
+    if parent is not None:
+        return _run_stage(parent, ctx).model  # type: ignore[return-value]
+    if cfg.weights is not None and ctx.user_model is None and spec.mask == "none":
+        return build_model(cfg.arch, weights=cfg.weights)
+    return _fresh_model(ctx)
+
+
+def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
+    """The one stage runner: start, mask and train as the method's spec says (`fapkit.registry`)."""
+    spec, cfg = spec_of(method), ctx.cfg
+    model = _starting_model(spec, ctx)
+    masker: Any = None
+    if spec.mask == "scores":
         for p in model.parameters():
             p.requires_grad_(False)  # score modes: only the mask scores learn
+        init = "random" if _parent_of(method, cfg) is None else "magnitude"
         masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
-        if method == "faprune":
-            stage = Stage("faprune", cfg.epochs, cfg.score_lr, 0.0, generator_form=cfg.generator_form,
-                          **_adversary(cfg))
-        else:
-            stage = Stage("ce", cfg.epochs, cfg.score_lr)
-        return model, masker, fit(model, masker.score_parameters(), ctx.train, ctx.monitor, stage, masker=masker, **common)
-    raise ValueError(f"unknown method {method!r}")
+        params, lr, weight_decay = masker.score_parameters(), cfg.score_lr, 0.0
+    else:
+        if spec.mask != "none":
+            masks = (random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope) if spec.mask == "random"
+                     else magnitude_masks(model, cfg.ratio, scope=cfg.scope))
+            masker = attach_fixed(model, masks)
+        params, lr, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay
+    extra: dict[str, Any] = {}
+    if spec.step != "ce":
+        extra = _adversary(cfg)
+    if spec.step == "faprune":
+        extra["generator_form"] = cfg.generator_form
+    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, **extra)
+    history = fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, workdir=run_dir, progress=ctx.progress,
+                  device=ctx.device, seed=cfg.seed, desc=method)
+    return model, masker, history

@@ -25,6 +25,9 @@ from typing import Literal
 
 import pandas as pd
 
+from .config import METHODS
+from .registry import spec_of
+
 Metric = Literal["DI", "DEO"]
 
 #: The architecture the paper's tables 2, 3, 4 and 6 use.
@@ -75,11 +78,10 @@ class PaperPanel:
 
 def _eight(values: list[tuple[float, float]]) -> tuple[PaperRow, ...]:
     """Rows of tables 2/3 in the paper's order; dense rows at ratio 0, the other six at 80 %."""
-    methods = ("normal", "adv_debias", "scratch", "sgdp", "lmw", "fair_sgdp", "fair_lmw", "faprune")
+    methods = METHODS  # the paper's eight, in its row order
     if len(values) != len(methods):
         raise ValueError(f"tables 2/3 have {len(methods)} rows, got {len(values)}")
-    return tuple(PaperRow(m, 0.0 if m in ("normal", "adv_debias") else 0.8, acc, v)
-                 for m, (acc, v) in zip(methods, values))
+    return tuple(PaperRow(m, 0.0 if spec_of(m).dense else 0.8, acc, v) for m, (acc, v) in zip(methods, values))
 
 
 def _table2() -> tuple[PaperPanel, ...]:

@@ -42,6 +42,7 @@ from .figures import (
     sample_grid,
     training_curves,
 )
+from .registry import spec_of
 
 Metric = Literal["DI", "DEO"]
 
@@ -56,7 +57,7 @@ __all__ = [
 #: Display names of the architectures, as the paper writes them.
 ARCH_TITLES = {"resnet18": "ResNet18", "shufflenet_v2_x1_0": "ShuffleNet v2", "mobilenet_v2": "MobileNet v2",
                "small_cnn": "SmallCNN"}
-DENSE_METHODS = ("normal", "adv_debias")
+DENSE_METHODS = tuple(name for name in METHODS if spec_of(name).dense)  # tables put them at ratio 0
 _DATASET_TITLES = {"synth": "SynthFaces (embedded synthetic benchmark)", "celeba": "CelebA", "lfw": "LFW"}
 
 

@@ -1,0 +1,120 @@
+"""The paper's methods as data: one declarative spec per method, read by the stage runner and the reports.
+
+A method is a *stage*: it starts from a model (a seeded random init, or the trained model of its
+parent stage), optionally masks it (a fixed random or magnitude mask, or learnable scores), trains
+some of its parameters with one of the step kinds of `fapkit.train`, and is cached under a key
+over the settings it reads. Adding a method is adding one `MethodSpec` (`register`); `fapkit.run`,
+`fapkit.sweep`, the cache keys, the tables' titles and the figures' colours all read it from here.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Iterator, Literal
+
+MaskKind = Literal["none", "random", "magnitude", "scores"]
+StepKind = Literal["ce", "faprune", "debias"]
+EpochBudget = Literal["pretrain", "method", "scratch"]
+
+#: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
+COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
+_ADVERSARY_FIELDS = ("alpha", "lam", "disc_lr", "disc_hidden", "disc_steps", "disc_warmup")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method: where it starts, what it masks, how it trains, what its cache key reads, how it is shown.
+
+    ``mask``: ``"none"`` (dense: weights, biases and BN train), ``"random"`` / ``"magnitude"`` (a
+    fixed mask at ``ratio``; the unpruned weights and BN train, pruned weights stay exactly 0) or
+    ``"scores"`` (a learnable top-k score mask over frozen weights; only the scores train, with
+    ``score_lr``). ``epochs``: which budget of the config it trains for (``pretrain_epochs``,
+    ``epochs``, or Scratch's ``scratch_epochs``). ``key_stage``: the cache-key family when the method
+    is another one's stage on a different parent (Fair-SGDP is SGDP's stage on the debiased model).
+    """
+
+    name: str
+    title: str                         # the paper's row name
+    color: int                         # index into seaborn's colour-blind palette (one colour per method)
+    parent: str | None                 # the method whose trained model it starts from; None: a seeded random init
+    key_fields: tuple[str, ...]        # the settings its cache key reads (besides its parent's key)
+    mask: MaskKind = "none"
+    step: StepKind = "ce"
+    epochs: EpochBudget = "method"
+    key_stage: str | None = None
+    random_init: bool = False          # init="random" allowed: start from the random init instead of the parent
+
+    @property
+    def dense(self) -> bool:
+        """No pruning: tables put it at a pruning ratio of 0."""
+        return self.mask == "none"
+
+    @property
+    def stage(self) -> str:
+        """The name its cache key is filed under."""
+        return self.key_stage or self.name
+
+
+_SPECS: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add a method; its parent must be registered and its key fields must be `RunConfig` settings."""
+    from .config import RunConfig  # config reads the registry at import; import it only when called
+
+    if spec.name in _SPECS:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    if spec.parent is not None and spec.parent not in _SPECS:
+        raise ValueError(f"method {spec.name!r} starts from {spec.parent!r}, which is not registered "
+                         f"(registered: {', '.join(_SPECS)})")
+    settings = {f.name for f in fields(RunConfig)}
+    unknown = [name for name in spec.key_fields if name not in settings]
+    if unknown:
+        raise ValueError(f"method {spec.name!r}: key fields {unknown} are not RunConfig settings")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+@contextmanager
+def registered(spec: MethodSpec) -> Iterator[MethodSpec]:
+    """`register` for the duration of a block (experiments, tests), then remove it again."""
+    register(spec)
+    try:
+        yield spec
+    finally:
+        del _SPECS[spec.name]
+
+
+def spec_of(method: str) -> MethodSpec:
+    """The spec of a registered method, or a ValueError naming the registered ones."""
+    try:
+        return _SPECS[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(_SPECS)}") from None
+
+
+def method_names() -> tuple[str, ...]:
+    """The registered methods in registration order (the paper's eight first)."""
+    return tuple(_SPECS)
+
+
+# The paper's eight (tables 2–3), in its row order. Colours follow its figure 1: SGDP pink, the
+# debias-then-prune methods yellow/orange, FAPrune green.
+_SCORES = ("ratio", "scope", "epochs", "score_lr", "init")
+for _spec in (
+    MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
+               epochs="pretrain"),
+    MethodSpec("adv_debias", "Adversarial Debiasing", 9, "normal", ("epochs", "lr", "weight_decay") + _ADVERSARY_FIELDS,
+               step="debias"),
+    MethodSpec("scratch", "Train from Scratch", 7, None,
+               COMMON_FIELDS + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "weight_decay"),
+               mask="random", epochs="scratch"),
+    MethodSpec("sgdp", "SGDP", 6, "normal", _SCORES, mask="scores", random_init=True),
+    MethodSpec("lmw", "LMW", 5, "normal", ("ratio", "scope", "epochs", "lr", "weight_decay"), mask="magnitude"),
+    MethodSpec("fair_sgdp", "Fair-SGDP", 8, "adv_debias", _SCORES, mask="scores", key_stage="sgdp"),
+    MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", ("ratio", "scope", "epochs", "lr", "weight_decay"),
+               mask="magnitude", key_stage="lmw"),
+    MethodSpec("faprune", "Ours (FAPrune)", 2, "normal",
+               _SCORES + _ADVERSARY_FIELDS + ("generator_form",), mask="scores", step="faprune", random_init=True),
+):
+    _SPECS[_spec.name] = _spec  # built-ins: `register`'s checks would import config, which imports us
