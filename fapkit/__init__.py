@@ -8,8 +8,9 @@ live in `fapkit.masking` (prunable layers), `fapkit.discriminators`, `fapkit.tra
 
 __version__ = "0.1.0"
 
+from .cache import RunResult  # noqa: E402
 from .config import METHODS, RunConfig, make_config  # noqa: E402
-from .methods import RunResult, run  # noqa: E402
+from .methods import run  # noqa: E402
 from .sweep import grid, sweep  # noqa: E402  (the name `fapkit.sweep` is the function; the module is sys.modules["fapkit.sweep"])
 
 __all__ = ["METHODS", "RunConfig", "RunResult", "grid", "make_config", "run", "sweep", "__version__"]

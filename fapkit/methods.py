@@ -35,119 +35,24 @@ run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock pe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
-from filelock import FileLock
 
-from . import __version__
+from .cache import RunResult, is_cached, load_result, parent_of, save_result, stage_dir, stage_key, stage_lock
 from .config import RunConfig, make_config
 from .data import make_loader
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
-from .metrics import evaluate, is_degenerate
+from .metrics import evaluate
 from .models import build_model
-from .records import load_json, load_torch, save_json, save_torch, stable_hash
-from .registry import COMMON_FIELDS, MethodSpec, spec_of
+from .registry import MethodSpec, spec_of
 from .splits import load_splits
 from .train import Stage, fit
 
 _EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
-
-
-@dataclass
-class RunResult:
-    """What a method returns: test-split metrics, achieved pruning ratio, history, model, config."""
-
-    method: str
-    config: RunConfig
-    metrics: dict[str, Any]
-    ratio: float                       # achieved fraction of prunable weights removed
-    ratio_all: float                   # the same over all parameters
-    history: list[dict[str, Any]]
-    model: nn.Module | None = field(repr=False, default=None)
-    run_dir: str | None = None
-    seconds: float = 0.0               # this stage's own compute time (parents excluded); kept in the cache
-    layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    valid_metrics: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole validation split
-
-    @property
-    def acc(self) -> float:
-        return self.metrics["acc"]
-
-    @property
-    def di(self) -> float:
-        return self.metrics["di"]
-
-    @property
-    def deo(self) -> float:
-        return self.metrics["deo"]
-
-    @property
-    def degenerate(self) -> bool:
-        """A (nearly) constant predictor in some sensitive group: its DI/DEO are trivially 'fair'."""
-        return bool(self.metrics.get("degenerate", is_degenerate(self.metrics["groups"])))
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready: everything but the model."""
-        m = self.metrics
-        return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
-                "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
-                "degenerate": bool(m.get("degenerate", is_degenerate(m["groups"]))),
-                "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
-                "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
-                "history": self.history, "layers": self.layers, "valid": self.valid_metrics}
-
-
-def _parent_of(stage: str, cfg: RunConfig) -> str | None:
-    """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
-    spec = spec_of(stage)
-    if spec.random_init and cfg.init == "random":
-        return None  # random-init search starts from the seeded random init, not a trained model
-    return spec.parent
-
-
-def stage_key(stage: str, cfg: RunConfig) -> str:
-    """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
-    spec = spec_of(stage)
-    parent = _parent_of(stage, cfg)
-    payload: dict[str, Any] = {"stage": spec.stage, "version": __version__,
-                               **{name: getattr(cfg, name) for name in spec.key_fields}}
-    if parent is None:
-        payload.update({name: getattr(cfg, name) for name in COMMON_FIELDS})
-        payload["data"] = cfg.data.__dict__
-    else:
-        payload["parent"] = stage_key(parent, cfg)
-    if "data" in payload and not isinstance(payload["data"], dict):
-        payload["data"] = cfg.data.__dict__
-    return stable_hash(payload)
-
-
-def stage_chain(method: str, cfg: RunConfig) -> list[tuple[str, str]]:
-    """The cached stages `method` runs for `cfg` as (stage method, stage key) pairs, root parent first.
-
-    E.g. fair_sgdp: [("normal", ...), ("adv_debias", ...), ("fair_sgdp", ...)]. Each stage's run
-    folder is `stage_dir(runs_dir, stage, key)`; a stage reads nothing from another but its parent.
-    """
-    chain: list[tuple[str, str]] = []
-    stage: str | None = method
-    while stage is not None:
-        chain.append((stage, stage_key(stage, cfg)))
-        stage = _parent_of(stage, cfg)
-    return chain[::-1]
-
-
-def stage_dir(runs_dir: str | Path, stage: str, key: str) -> Path:
-    """The run folder of a cached stage: ``runs_dir/<stage>-<key>``."""
-    return Path(runs_dir) / f"{stage}-{key}"
-
-
-def is_cached(run_dir: str | Path) -> bool:
-    """Whether a run folder holds a finished stage (its record and model; the record is written last)."""
-    run_dir = Path(run_dir)
-    return (run_dir / "record.json").exists() and (run_dir / "model.pt").exists()
 
 
 @dataclass
@@ -234,8 +139,7 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
     # Another process (a Dask worker, a second notebook) may reach the same key now: the lock lets
     # one of them train while the others wait, then load its record. A killed holder's lock is
     # released by the OS, and the next holder resumes from the per-epoch checkpoint.
-    ctx.runs_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(ctx.runs_dir / f"{run_dir.name}.lock")):
+    with stage_lock(run_dir):
         if is_cached(run_dir):  # finished while we waited
             return load_result(method, cfg, run_dir)
         return _compute_stage(method, ctx, run_dir)
@@ -244,7 +148,6 @@ def _run_stage(method: str, ctx: _Context) -> RunResult:
 def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     """Train `method` (its parents on the way) into `run_dir`, evaluate it and write its record."""
     cfg = ctx.cfg
-    record_path, model_path = run_dir / "record.json", run_dir / "model.pt"
     run_dir.mkdir(parents=True, exist_ok=True)
     start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
@@ -263,10 +166,7 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     elapsed = time.perf_counter() - start
     result.seconds = elapsed - (ctx.computed_seconds - parents_before)  # parents computed on the way excluded
     ctx.computed_seconds = parents_before + elapsed
-    save_torch(model_path, plain.state_dict())
-    record = result.summary()
-    save_json(record_path, record)
-    (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # the finished record supersedes it
+    save_result(result, run_dir)
     return result
 
 
@@ -274,28 +174,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [int(v) for v in value]
     return value.item() if hasattr(value, "item") else value
-
-
-def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool = True) -> RunResult:
-    """The RunResult of a finished stage from its run folder; `model=False` leaves out the model."""
-    run_dir = Path(run_dir)
-    record = load_json(run_dir / "record.json")
-    net = _load_model(cfg.arch, run_dir / "model.pt") if model else None
-    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
-    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
-    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
-                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
-
-
-def _load_model(arch: str, path: Path) -> nn.Module:
-    model = build_model(arch)
-    state = load_torch(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"cached model {path} does not fit architecture {arch}; "
-                         "delete the run folder to recompute") from err
-    return model.eval()
 
 
 def _fresh_model(ctx: _Context) -> nn.Module:
@@ -323,7 +201,7 @@ def _epochs(spec: MethodSpec, cfg: RunConfig) -> int:
 def _starting_model(spec: MethodSpec, ctx: _Context) -> nn.Module:
     """A seeded random init (or the `weights` file for a root stage), or the parent stage's trained model."""
     cfg = ctx.cfg
-    parent = _parent_of(spec.name, cfg)
+    parent = parent_of(spec.name, cfg)
     if parent is not None:
         return _run_stage(parent, ctx).model  # type: ignore[return-value]
     if cfg.weights is not None and ctx.user_model is None and spec.mask == "none":
@@ -339,7 +217,7 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
     if spec.mask == "scores":
         for p in model.parameters():
             p.requires_grad_(False)  # score modes: only the mask scores learn
-        init = "random" if _parent_of(method, cfg) is None else "magnitude"
+        init = "random" if parent_of(method, cfg) is None else "magnitude"
         masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
         params, lr, weight_decay = masker.score_parameters(), cfg.score_lr, 0.0
     else:

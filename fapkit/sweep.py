@@ -5,7 +5,7 @@
 `RunResult` per spec, in the specs' order.
 
 The runs are content-addressed stages that depend on each other only through their parent stage
-(`fapkit.methods.stage_chain`), so a grid is a task graph with stable keys: with a Dask client,
+(`fapkit.cache.stage_chain`), so a grid is a task graph with stable keys: with a Dask client,
 every stage that is not cached yet becomes one task keyed by its run folder's name
 (``normal-<key>``), with its parent's future as an argument. Dask runs a parent before its
 children and a shared parent (the dense model of SGDP, LMW and FAPrune) once. Workers read and
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Hashable, Iterator, Mapping, Sequence
 
+from .cache import RunResult, is_cached, load_result, stage_chain, stage_dir
 from .config import RunConfig, make_config
-from .methods import RunResult, is_cached, load_result, run, stage_chain, stage_dir
+from .methods import run
 from .records import stable_hash
 
 if TYPE_CHECKING:  # distributed is imported only when a sweep uses it (it takes a second to import)

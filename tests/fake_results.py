@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fapkit.cache import RunResult
 from fapkit.config import make_config
-from fapkit.methods import RunResult
 
 
 def groups(sel0: float = 0.3, sel1: float = 0.6, *, str_keys: bool = False) -> dict[Any, dict[str, float]]:

@@ -3,9 +3,9 @@ import dataclasses
 
 import pytest
 
-import fapkit.methods as methods
+import fapkit.cache as cache
+from fapkit.cache import stage_key
 from fapkit.config import DataConfig, RunConfig, make_config
-from fapkit.methods import stage_key
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -96,5 +96,5 @@ def test_cache_key_changes_with_every_setting_that_changes_the_result(method):
 def test_cache_key_includes_the_kit_version(monkeypatch):
     cfg = RunConfig(method="faprune")
     key = stage_key("faprune", cfg)
-    monkeypatch.setattr(methods, "__version__", "999.0")
+    monkeypatch.setattr(cache, "__version__", "999.0")
     assert stage_key("faprune", cfg) != key

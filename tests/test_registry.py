@@ -2,8 +2,8 @@
 import pytest
 
 import fapkit
+from fapkit.cache import stage_chain, stage_key
 from fapkit.config import METHODS, make_config, method_title
-from fapkit.methods import stage_chain, stage_key
 from fapkit.registry import MethodSpec, register, registered, spec_of
 
 TINY = dict(preset="smoke", size=16, n_train=192, n_valid=96, n_test=96, pretrain_epochs=1, epochs=1)

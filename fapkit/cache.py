@@ -1,0 +1,159 @@
+"""The run cache: what a finished stage leaves in ``runs/`` and how it is found, keyed and read back.
+
+Every stage of a method (`fapkit.registry`) is cached in ``runs/<stage>-<key>/`` (`stage_dir`):
+``record.json`` (metrics, history, config, per-layer report) and ``model.pt`` (the plain model,
+pruned weights = 0), written atomically (`fapkit.records`). The key (`stage_key`) hashes exactly
+the settings the stage reads, its parent's key and the kit's version, so a changed setting never
+reuses a stale result and equal settings always do. A stage depends on nothing but its parent
+(`stage_chain`); processes sharing ``runs/`` serialise on one lock file per stage (`stage_lock`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch.nn as nn
+from filelock import FileLock
+
+from . import __version__
+from .config import RunConfig
+from .metrics import is_degenerate
+from .models import build_model
+from .records import load_json, load_torch, save_json, save_torch, stable_hash
+from .registry import COMMON_FIELDS, spec_of
+from .train import CHECKPOINT
+
+RECORD, MODEL = "record.json", "model.pt"
+
+
+@dataclass
+class RunResult:
+    """What a method returns: test-split metrics, achieved pruning ratio, history, model, config."""
+
+    method: str
+    config: RunConfig
+    metrics: dict[str, Any]
+    ratio: float                       # achieved fraction of prunable weights removed
+    ratio_all: float                   # the same over all parameters
+    history: list[dict[str, Any]]
+    model: nn.Module | None = field(repr=False, default=None)
+    run_dir: str | None = None
+    seconds: float = 0.0               # this stage's own compute time (parents excluded); kept in the cache
+    layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    valid_metrics: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole validation split
+
+    @property
+    def acc(self) -> float:
+        return self.metrics["acc"]
+
+    @property
+    def di(self) -> float:
+        return self.metrics["di"]
+
+    @property
+    def deo(self) -> float:
+        return self.metrics["deo"]
+
+    @property
+    def degenerate(self) -> bool:
+        """A (nearly) constant predictor in some sensitive group: its DI/DEO are trivially 'fair'."""
+        return bool(self.metrics.get("degenerate", is_degenerate(self.metrics["groups"])))
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: everything but the model."""
+        m = self.metrics
+        return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
+                "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
+                "degenerate": bool(m.get("degenerate", is_degenerate(m["groups"]))),
+                "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
+                "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
+                "history": self.history, "layers": self.layers, "valid": self.valid_metrics}
+
+
+def parent_of(stage: str, cfg: RunConfig) -> str | None:
+    """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
+    spec = spec_of(stage)
+    if spec.random_init and cfg.init == "random":
+        return None  # random-init search starts from the seeded random init, not a trained model
+    return spec.parent
+
+
+def stage_key(stage: str, cfg: RunConfig) -> str:
+    """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
+    spec = spec_of(stage)
+    parent = parent_of(stage, cfg)
+    payload: dict[str, Any] = {"stage": spec.stage, "version": __version__,
+                               **{name: getattr(cfg, name) for name in spec.key_fields}}
+    if parent is None:
+        payload.update({name: getattr(cfg, name) for name in COMMON_FIELDS})
+        payload["data"] = cfg.data.__dict__
+    else:
+        payload["parent"] = stage_key(parent, cfg)
+    if "data" in payload and not isinstance(payload["data"], dict):
+        payload["data"] = cfg.data.__dict__
+    return stable_hash(payload)
+
+
+def stage_chain(method: str, cfg: RunConfig) -> list[tuple[str, str]]:
+    """The cached stages `method` runs for `cfg` as (stage method, stage key) pairs, root parent first.
+
+    E.g. fair_sgdp: [("normal", ...), ("adv_debias", ...), ("fair_sgdp", ...)]. Each stage's run
+    folder is `stage_dir(runs_dir, stage, key)`; a stage reads nothing from another but its parent.
+    """
+    chain: list[tuple[str, str]] = []
+    stage: str | None = method
+    while stage is not None:
+        chain.append((stage, stage_key(stage, cfg)))
+        stage = parent_of(stage, cfg)
+    return chain[::-1]
+
+
+def stage_dir(runs_dir: str | Path, stage: str, key: str) -> Path:
+    """The run folder of a cached stage: ``runs_dir/<stage>-<key>``."""
+    return Path(runs_dir) / f"{stage}-{key}"
+
+
+def is_cached(run_dir: str | Path) -> bool:
+    """Whether a run folder holds a finished stage (its record and model; the record is written last)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "record.json").exists() and (run_dir / "model.pt").exists()
+
+
+def stage_lock(run_dir: Path) -> FileLock:
+    """The lock a process holds while it checks, computes and writes the stage in `run_dir`.
+
+    A sibling file ``<run_dir>.lock``: another process (a Dask worker, a second notebook) reaching
+    the same key waits for it, then loads the record; the OS releases a killed holder's lock.
+    """
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(run_dir.parent / f"{run_dir.name}.lock"))
+
+
+def save_result(result: RunResult, run_dir: Path) -> None:
+    """Write a finished stage's model and record; the record supersedes the per-epoch checkpoint."""
+    save_torch(run_dir / MODEL, result.model.state_dict())
+    save_json(run_dir / RECORD, result.summary())
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+
+def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool = True) -> RunResult:
+    """The RunResult of a finished stage from its run folder; `model=False` leaves out the model."""
+    run_dir = Path(run_dir)
+    record = load_json(run_dir / RECORD)
+    net = _load_model(cfg.arch, run_dir / MODEL) if model else None
+    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
+    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
+    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
+                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
+
+
+def _load_model(arch: str, path: Path) -> nn.Module:
+    model = build_model(arch)
+    state = load_torch(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"cached model {path} does not fit architecture {arch}; "
+                         "delete the run folder to recompute") from err
+    return model.eval()
