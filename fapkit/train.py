@@ -193,62 +193,18 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if masker is not None and getattr(masker, "kind", None) == "fixed":
         masker.bind(opt)  # pruned weights stay exactly zero through momentum and weight decay
-    disc = disc_opt = None
-    if stage.adversarial:
-        disc = FairnessDiscriminator(stage.alpha, stage.disc_hidden).to(device)
-        disc_opt = torch.optim.Adam(disc.parameters(), lr=stage.disc_lr)
-
-    history: list[dict[str, Any]] = []
-    start = 0
+    disc, disc_opt = _adversary(stage, device)
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        state = load_torch(ckpt_path)
-        if state.get("stage") != asdict(stage):
-            raise ValueError(f"checkpoint {ckpt_path} belongs to another stage {state.get('stage')}; delete it to restart")
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {str(err).splitlines()[0]}") from err
-        opt.load_state_dict(state["opt"])
-        if disc is not None:
-            disc.load_state_dict(state["disc"])
-            disc_opt.load_state_dict(state["disc_opt"])
-        torch.set_rng_state(state["rng"])
-        start, history = state["epoch"], state["history"]
+    start, history = _resume(ckpt_path, stage, model, opt, disc, disc_opt)
     initial_masks = masker.masks() if masker is not None and getattr(masker, "kind", None) == "scores" else None
     warmup: dict[str, float] = {}
     if disc is not None and start == 0 and stage.disc_warmup > 0:
         warmup = warm_up_discriminator(model, disc, disc_opt, train_loader, stage, device)
 
     for epoch in range(start, stage.epochs):
-        if hasattr(train_loader, "epoch"):
-            train_loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
-        model.train()
-        monitor = AdversaryMonitor(stage.alpha) if disc is not None else None
-        sums: dict[str, float] = {}
-        steps = 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
-        for step, batch in enumerate(bar):
-            x, y, z = _batch_to(batch, device)
-            if epoch == start and step == 0:
-                _check_batch(y, z)
-            if stage.kind == "ce":
-                out = ce_step(model, opt, x, y)
-            elif stage.kind == "faprune":
-                out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor)
-            else:
-                out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor)
-            _finite(out["loss"], epoch, step, "loss")
-            for key, value in out.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            steps += 1
-            if progress:
-                bar.set_postfix(loss=f"{float(out['loss']):.3f}")
-        if steps == 0:
-            raise ValueError("the training loader yielded no batches")
-        record: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v / steps for k, v in sums.items()}}
-        if monitor is not None:
-            record.update({f"train_{k}": v for k, v in monitor.advantage().items()})
+        record = {"epoch": epoch + 1, **train_one_epoch(model, params, opt, disc, disc_opt, stage, train_loader, epoch,
+                                                         check=epoch == start, device=device, progress=progress,
+                                                         desc=desc)}
         if epoch == 0:
             record.update(warmup)
         val = evaluate(model, valid_loader, device=device)
@@ -257,13 +213,83 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
             record["mask_changed"] = _fraction_changed(initial_masks, masker.masks())
         history.append(record)
         if ckpt_path is not None:
-            save_torch(ckpt_path, {
-                "stage": asdict(stage), "epoch": epoch + 1, "history": history, "rng": torch.get_rng_state(),
-                "model": model.state_dict(), "opt": opt.state_dict(),
-                "disc": disc.state_dict() if disc is not None else None,
-                "disc_opt": disc_opt.state_dict() if disc_opt is not None else None,
-            })
+            _save_checkpoint(ckpt_path, stage, epoch + 1, history, model, opt, disc, disc_opt)
     return history
+
+
+def train_one_epoch(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
+                    disc: FairnessDiscriminator | None, disc_opt: torch.optim.Optimizer | None, stage: Stage,
+                    loader: Iterable, epoch: int, *, check: bool = False, device: torch.device = torch.device("cpu"),
+                    progress: bool = False, desc: str = "train") -> dict[str, float]:
+    """One pass over `loader` with the stage's step; epoch means of its losses (``train_*``) and advantages."""
+    if hasattr(loader, "epoch"):
+        loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
+    model.train()
+    monitor = AdversaryMonitor(stage.alpha) if disc is not None else None
+    sums: dict[str, float] = {}
+    steps = 0
+    bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
+    for step, batch in enumerate(bar):
+        x, y, z = _batch_to(batch, device)
+        if check and step == 0:
+            _check_batch(y, z)
+        if stage.kind == "ce":
+            out = ce_step(model, opt, x, y)
+        elif stage.kind == "faprune":
+            out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor)
+        else:
+            out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor)
+        _finite(out["loss"], epoch, step, "loss")
+        for key, value in out.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        steps += 1
+        if progress:
+            bar.set_postfix(loss=f"{float(out['loss']):.3f}")
+    if steps == 0:
+        raise ValueError("the training loader yielded no batches")
+    record = {f"train_{k}": v / steps for k, v in sums.items()}
+    if monitor is not None:
+        record.update({f"train_{k}": v for k, v in monitor.advantage().items()})
+    return record
+
+
+def _adversary(stage: Stage, device: torch.device) -> tuple[FairnessDiscriminator | None, torch.optim.Optimizer | None]:
+    """The discriminator and its optimizer of an adversarial stage (none for plain cross-entropy)."""
+    if not stage.adversarial:
+        return None, None
+    disc = FairnessDiscriminator(stage.alpha, stage.disc_hidden).to(device)
+    return disc, torch.optim.Adam(disc.parameters(), lr=stage.disc_lr)
+
+
+def _resume(ckpt_path: Path | None, stage: Stage, model: nn.Module, opt: torch.optim.Optimizer,
+            disc: nn.Module | None, disc_opt: torch.optim.Optimizer | None) -> tuple[int, list[dict[str, Any]]]:
+    """Load the last completed epoch's checkpoint if there is one: (epochs done, history so far)."""
+    if ckpt_path is None or not ckpt_path.exists():
+        return 0, []
+    state = load_torch(ckpt_path)
+    if state.get("stage") != asdict(stage):
+        raise ValueError(f"checkpoint {ckpt_path} belongs to another stage {state.get('stage')}; delete it to restart")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {str(err).splitlines()[0]}") from err
+    opt.load_state_dict(state["opt"])
+    if disc is not None:
+        disc.load_state_dict(state["disc"])
+        disc_opt.load_state_dict(state["disc_opt"])
+    torch.set_rng_state(state["rng"])
+    return state["epoch"], state["history"]
+
+
+def _save_checkpoint(path: Path, stage: Stage, epochs_done: int, history: list[dict[str, Any]], model: nn.Module,
+                     opt: torch.optim.Optimizer, disc: nn.Module | None, disc_opt: torch.optim.Optimizer | None) -> None:
+    """Everything `_resume` needs, written atomically: a crash mid-write keeps the previous checkpoint."""
+    save_torch(path, {
+        "stage": asdict(stage), "epoch": epochs_done, "history": history, "rng": torch.get_rng_state(),
+        "model": model.state_dict(), "opt": opt.state_dict(),
+        "disc": disc.state_dict() if disc is not None else None,
+        "disc_opt": disc_opt.state_dict() if disc_opt is not None else None,
+    })
 
 
 def _fraction_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:
