@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from .checks import check_alpha, check_finite, check_ratio
 from .data import DATASETS
 from .models import ARCHITECTURES, check_arch
 from .registry import method_names, spec_of
@@ -160,13 +160,10 @@ def validate(cfg: RunConfig) -> None:
         _check_type(name, getattr(cfg, name), (int, float))
     for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden", "disc_steps", "disc_warmup", "seed"):
         _check_type(name, getattr(cfg, name), int)
-    for name in ("ratio", "alpha", "lam", "lr", "score_lr", "disc_lr", "weight_decay"):
-        if not math.isfinite(getattr(cfg, name)):
-            raise ValueError(f"{name} must be a finite number, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.ratio < 1.0:
-        raise ValueError(f"pruning ratio must be in [0, 1) (fraction of weights removed), got {cfg.ratio}")
-    if not 0.0 <= cfg.alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] (1: DI only, 0: DEO only), got {cfg.alpha}")
+    for name in ("lam", "lr", "score_lr", "disc_lr", "weight_decay"):
+        check_finite(name, getattr(cfg, name))
+    check_ratio(cfg.ratio)
+    check_alpha(cfg.alpha)
     if cfg.lam < 0:
         raise ValueError(f"lam (λ) must be >= 0, got {cfg.lam}")
     for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden", "disc_steps"):

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_alpha
+
 GeneratorForm = Literal["paper", "confusion"]
 
 
@@ -34,8 +36,7 @@ class FairnessDiscriminator(nn.Module):
 
     def __init__(self, alpha: float, hidden: int = 8) -> None:
         super().__init__()
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        alpha = check_alpha(alpha)
         if hidden < 1:
             raise ValueError(f"discriminator hidden units must be >= 1, got {hidden}")
         self.alpha = float(alpha)

@@ -10,32 +10,15 @@ Words used throughout (see DESIGN.md §2):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import torch
 from torch import nn
 
+from ..checks import check_ratio  # noqa: F401  (re-exported: the masking API checks ratios too)
+
 Scope = Literal["layer", "global"]
-
-
-def check_ratio(ratio: float) -> float:
-    """Return ``ratio`` as a float after checking that it is a pruning ratio in [0, 1).
-
-    A ratio of 1 would remove every weight, so it is refused like any value outside the
-    interval; the message names the offending value because a slider or a config typo
-    (``80`` instead of ``0.8``) is the usual cause.
-    """
-    try:
-        value = float(ratio)
-    except (TypeError, ValueError):
-        raise ValueError(f"pruning ratio must be a number in [0, 1), got {ratio!r}") from None
-    if not (0.0 <= value < 1.0) or math.isnan(value):
-        raise ValueError(
-            f"pruning ratio must be in [0, 1) (fraction of weights removed), got {ratio!r}"
-        )
-    return value
 
 
 def check_scope(scope: str) -> Scope:
