@@ -3,7 +3,7 @@
 ``python -m fapkit.series --preset quick`` executes every ``notebooks/0*.ipynb`` in order into
 ``build/notebooks/`` (never over the sources), with the repository root as working directory, so
 tables land in ``results/`` and figures in ``figures/`` as the notebooks save them. Each notebook
-gets ``PRESET``, ``PROGRESS=False`` and ``INTERACTIVE=False`` plus any extra parameters it
+gets ``PRESET``, ``PROGRESS=False`` and ``INTERACTIVE=False`` (those it declares) plus any extra parameters it
 declares in its ``parameters`` cell; the wall time of each notebook is printed. ``--workers N``
 starts a local Dask cluster (N one-thread workers) for the series and gives its address to every
 notebook that declares ``SCHEDULER``, whose sweeps then run there; ``--scheduler tcp://HOST:PORT``
@@ -114,8 +114,8 @@ def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks"
                scheduler: str | None = None) -> list[Path]:
     """Execute the notebooks with papermill into `build_dir`; return the executed notebooks' paths.
 
-    Every notebook receives PRESET, PROGRESS=False and INTERACTIVE=False, and those of
-    `parameters` that its parameters cell declares (a name no notebook declares is an error).
+    Every notebook receives PRESET, PROGRESS=False and INTERACTIVE=False if it declares them, and
+    those of `parameters` that its parameters cell declares (a name no notebook declares is an error).
     Notebooks run with `root` as working directory (default: the folder above `notebooks_dir`,
     i.e. the repository root). A failing cell stops the series with papermill's error; the
     partly executed notebook is left in `build_dir` for inspection.
@@ -201,7 +201,8 @@ def _execute(paths: list[Path], out_dir: Path, cwd: Path, base: dict[str, Any], 
     outputs: list[Path] = []
     total = time.perf_counter()
     for path in paths:
-        params = {**base, **{k: v for k, v in extra.items() if k in declared[path]}}
+        # Only what the notebook declares: papermill would inject any name, and an undeclared one is unused.
+        params = {k: v for k, v in {**base, **extra}.items() if k in declared[path]}
         target = out_dir / path.name
         start = time.perf_counter()
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -32,6 +33,17 @@ def test_committed_notebook_is_clean_and_parametrised(name: str) -> None:
     assert "widgets" not in nb.metadata, f"{name}: widget state is saved in the notebook"
     for line in code[0].source.splitlines():
         assert line.split("#")[0].strip() == "" or "=" in line, f"{name}: non-assignment in parameters: {line}"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_every_declared_parameter_is_used_by_its_notebook(name: str) -> None:
+    # A declared but unused parameter would be accepted from papermill and silently ignored.
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    declared = [line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line.split("#")[0]]
+    rest = "\n".join(c.source for c in code[1:])
+    unused = [p for p in declared if not re.search(rf"\b{p}\b", rest)]
+    assert not unused, f"{name} declares parameters it never uses: {unused}"
 
 
 def test_check_parameters_names_parameter_value_and_type() -> None:
