@@ -126,8 +126,13 @@ def local_cluster(workers: int) -> Iterator[LocalCluster]:
     # without the oversubscription that N multi-threaded runs would cause. With the dashboard off the
     # scheduler still serves its health routes over HTTP, on 8787 unless told otherwise: any free
     # port instead, so that a second cluster (the series' and a sweep's) starts without a warning.
+    # Dask's nannies run in this process and set OMP_NUM_THREADS=1 (and the like) in *our* environment
+    # before spawning the workers; put it back, or kernels and runs started here later get one thread.
+    saved = dict(os.environ)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
+        os.environ.clear()
+        os.environ.update(saved)
         yield cluster
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -272,3 +273,11 @@ def test_series_passes_the_scheduler_address_to_the_notebooks_that_declare_it(tm
     assert check_parameters({"SCHEDULER": None}) == {"SCHEDULER": None}
     with pytest.raises(TypeError, match="SCHEDULER = 8786 has type int; expected str or None"):
         check_parameters({"SCHEDULER": 8786})
+
+
+def test_a_local_cluster_leaves_this_process_thread_settings_as_they_were(monkeypatch):
+    # Kernels the series starts after the cluster inherit this environment: they must keep their threads.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+    with sweep_module.local_cluster(1):
+        assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "2"
