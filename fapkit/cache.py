@@ -65,7 +65,7 @@ class RunResult:
         m = self.metrics
         return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
                 "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
-                "degenerate": bool(m.get("degenerate", is_degenerate(m["groups"]))),
+                "degenerate": self.degenerate,
                 "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
                 "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
                 "history": self.history, "layers": self.layers, "valid": self.valid_metrics}

@@ -184,7 +184,7 @@ def _fresh_model(ctx: _Context) -> nn.Module:
     return build_model(ctx.cfg.arch, seed=ctx.cfg.seed)
 
 
-def _adversary(cfg: RunConfig) -> dict[str, Any]:
+def _adversary_settings(cfg: RunConfig) -> dict[str, Any]:
     """The adversary settings a FAPrune or debiasing stage reads."""
     return dict(alpha=cfg.alpha, lam=cfg.lam, disc_lr=cfg.disc_lr, disc_hidden=cfg.disc_hidden,
                 disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup)
@@ -228,7 +228,7 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
         params, lr, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay
     extra: dict[str, Any] = {}
     if spec.step != "ce":
-        extra = _adversary(cfg)
+        extra = _adversary_settings(cfg)
     if spec.step == "faprune":
         extra["generator_form"] = cfg.generator_form
     stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, **extra)

@@ -193,7 +193,7 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if masker is not None and getattr(masker, "kind", None) == "fixed":
         masker.bind(opt)  # pruned weights stay exactly zero through momentum and weight decay
-    disc, disc_opt = _adversary(stage, device)
+    disc, disc_opt = _discriminator(stage, device)
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
     start, history = _resume(ckpt_path, stage, model, opt, disc, disc_opt)
     initial_masks = masker.masks() if masker is not None and getattr(masker, "kind", None) == "scores" else None
@@ -253,7 +253,7 @@ def train_one_epoch(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
     return record
 
 
-def _adversary(stage: Stage, device: torch.device) -> tuple[FairnessDiscriminator | None, torch.optim.Optimizer | None]:
+def _discriminator(stage: Stage, device: torch.device) -> tuple[FairnessDiscriminator | None, torch.optim.Optimizer | None]:
     """The discriminator and its optimizer of an adversarial stage (none for plain cross-entropy)."""
     if not stage.adversarial:
         return None, None
