@@ -1,4 +1,4 @@
-"""Run records and checkpoints on disk: atomic writes, readable errors, content-addressed keys."""
+"""Files on disk (run records, checkpoints, data caches): atomic shareable writes, readable errors, content-addressed keys."""
 from __future__ import annotations
 
 import hashlib
@@ -10,9 +10,17 @@ from typing import Any
 
 import torch
 
+#: Permissions of every file written here: readable by all, so records can be shared on a cluster disk.
+SHARED_MODE = 0o644
+
 
 def stable_hash(payload: Any, length: int = 16) -> str:
-    """A short hex digest of a JSON-serialisable payload (keys sorted, so order never matters)."""
+    """A short hex digest of a JSON-serialisable payload (keys sorted, so order never matters).
+
+    The first ``length`` hex digits of the SHA-256 of ``json.dumps(payload, sort_keys=True,
+    default=str)``: the one hash behind every content-addressed key of the kit (run records use
+    16 digits, :func:`fapkit.data.base.cache_key` 20), so changing it renames every record and cache.
+    """
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -20,7 +28,10 @@ def stable_hash(payload: Any, length: int = 16) -> str:
 def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename over `path`.
 
-    A crash mid-write leaves the previous file (or none) in place, never a truncated one.
+    A crash mid-write leaves the previous file (or none) in place, never a truncated one, and
+    readers (other workers, notebooks started in parallel) see either no file or a complete one.
+    The file is made world-readable (0o644; ``mkstemp`` makes 0o600) so that records and data
+    caches on a shared cluster disk can be read by everyone.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -29,6 +40,7 @@ def _atomic_write(path: Path, write) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, SHARED_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -48,6 +60,7 @@ def load_json(path: str | Path) -> Any:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
+    """``torch.save(obj)`` to ``path`` atomically and world-readable (see :func:`_atomic_write`)."""
     _atomic_write(Path(path), lambda h: torch.save(obj, h))
 
 

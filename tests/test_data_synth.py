@@ -131,6 +131,12 @@ def test_cache(tmp_path: Path) -> None:
     assert nocache.cache_path is None and not nocache.loaded_from_cache
 
 
+def test_cache_file_name_is_pinned(tmp_path: Path) -> None:
+    # existing caches are found by this name: it depends only on the config and GENERATOR_VERSION
+    ds = SynthFaces("valid", size=8, n=4, cache_dir=tmp_path)
+    assert ds.cache_path.name == "synth_valid_8px_2af767e59cacf8968fcb.pt"
+
+
 def test_errors() -> None:
     with pytest.raises(ValueError, match="Blond_Hair"):
         SynthFaces(target="Handsome", cache_dir=None)

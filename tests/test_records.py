@@ -1,9 +1,12 @@
 """Atomic writes and readable errors for corrupt records and checkpoints."""
 import json
+import os
+import stat
 
 import pytest
 import torch
 
+from fapkit.data.base import cache_key
 from fapkit.records import load_json, load_torch, save_json, save_torch, stable_hash
 
 
@@ -43,3 +46,20 @@ def test_corrupt_files_give_a_clear_error(tmp_path):
 def test_stable_hash_ignores_key_order_and_sees_values():
     assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+def test_written_files_are_readable_by_everyone(tmp_path):
+    """mkstemp makes 0o600; records and data caches on a shared cluster disk must be readable by all."""
+    save_json(tmp_path / "r.json", {"a": 1})
+    save_torch(tmp_path / "c.pt", {"w": torch.arange(3)})
+    for name in ("r.json", "c.pt"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644
+
+
+def test_keys_are_pinned():
+    """Existing run folders and data caches are found by these keys: changing the hash renames them all."""
+    synth = {"dataset": "synth", "version": 6, "split": "train", "target": "Attractive", "sensitive": "Male",
+             "size": 64, "n": 8000, "correlation": None, "label_noise": 0.0, "seed": 0}
+    assert cache_key(synth) == "6a3acc03809a77516985" == stable_hash(synth, length=20)
+    assert cache_key({"b": [2.5, None], "a": 1}) == "2daaea6dd63221f95a6e"
+    assert stable_hash({"a": 1, "b": [2.5, None]}) == "2daaea6dd63221f9"

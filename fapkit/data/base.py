@@ -11,10 +11,8 @@ time for small images.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+
+from ..records import save_torch, stable_hash
 
 #: The 40 CelebA attribute names, in the column order of ``list_attr_celeba.txt``.
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
@@ -77,32 +77,15 @@ def check_batch_size(batch_size: int) -> int:
 
 # ----------------------------------------------------------------------------- caching
 def cache_key(fields: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-serialisable mapping (sorted keys)."""
-    blob = json.dumps(dict(fields), sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
+    """Stable short hash of a JSON-serialisable mapping (sorted keys).
 
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``.
-
-    Readers (other workers, notebooks started in parallel) therefore see either no
-    file or a complete one, never a half-written cache.
+    :func:`fapkit.records.stable_hash` with 20 hex digits, the length of every data cache key.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; caches are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    return stable_hash(dict(fields), length=20)
 
 
 def try_load(path: Path) -> dict[str, Any] | None:
-    """Load a cache file written by :func:`atomic_save`; None when absent or unreadable."""
+    """Load a cache file written by :func:`~fapkit.records.save_torch`; None when absent or unreadable."""
     if not path.is_file():
         return None
     try:
@@ -152,7 +135,7 @@ def cached_decode(decode: Callable[[], torch.Tensor], files: Sequence[str], key_
             return data["images"], path, True
     images = decode()
     if path is not None:
-        atomic_save({"images": images, "files": digest}, path)
+        save_torch(path, {"images": images, "files": digest})
     return images, path, False
 
 
@@ -187,14 +170,12 @@ def decode_images(paths: Sequence[Path], size: int, *, crop: float = 1.0, worker
 class FaceTensors(Dataset):
     """A whole split held as tensors: images, target ``y`` and sensitive attribute ``z``.
 
-    Attributes:
-        images: ``uint8`` tensor ``[N, 3, H, W]``.
-        y: ``int64`` tensor ``[N]`` of 0/1, the (observed) target label.
-        z: ``int64`` tensor ``[N]`` of 0/1, the sensitive attribute.
-        target, sensitive: attribute names of ``y`` and ``z``.
-        name: dataset name (``"synth"``, ``"celeba"``, ``"lfw"`` or user-chosen).
-        attributes: optional mapping of every known binary attribute to an ``int64 [N]``
-            tensor (for the synthetic set these are the true, noise-free attributes).
+    ``images`` is a ``uint8`` tensor ``[N, 3, H, W]``; ``y`` (the observed target label) and
+    ``z`` (the sensitive attribute) are ``int64`` tensors ``[N]`` of 0/1, and ``target`` and
+    ``sensitive`` are their attribute names. ``name`` is the dataset name (``"synth"``,
+    ``"celeba"``, ``"lfw"`` or user-chosen). ``attributes`` optionally maps every known binary
+    attribute to an ``int64 [N]`` tensor (for the synthetic set these are the true, noise-free
+    attributes).
 
     ``ds[i]`` returns ``(float32 image in [0, 1] of shape [3, H, W], y[i], z[i])``.
     """
@@ -236,7 +217,7 @@ class FaceTensors(Dataset):
         return self.images[i].float().div_(255.0), self.y[i], self.z[i]
 
     def subset(self, n: int) -> "FaceTensors":
-        """The first `n` samples (a smaller split for quick runs on a real dataset)."""
+        """The first ``n`` samples (a smaller split for quick runs on a real dataset)."""
         keep = slice(0, n)
         return FaceTensors(self.images[keep], self.y[keep], self.z[keep], target=self.target,
                            sensitive=self.sensitive, name=self.name,

@@ -86,17 +86,17 @@ def read_partition_file(path: Path) -> dict[str, int]:
 class CelebA(FaceTensors):
     """A CelebA split as uint8 tensors, decoded and resized once and then cached.
 
-    Args:
-        root: folder holding ``img_align_celeba/``, ``list_attr_celeba.txt`` and
-            ``list_eval_partition.txt``.
-        split: ``"train"``, ``"valid"`` or ``"test"`` (the official partition).
-        target, sensitive: two different names of the 40 CelebA attributes.
-        size: output side in pixels; the centred square (178x178 of the 178x218 aligned
-            image when ``crop=1``) is resized with PIL's antialiasing bilinear filter.
-        crop: fraction of the shorter image side kept around the centre.
-        cache_dir: where the decoded tensor is cached; default ``root/.fapkit_cache``
-            (or ``data/cache`` when root is read-only).
-        cache: False to decode every time.
+    ``root`` is the folder holding ``img_align_celeba/``, ``list_attr_celeba.txt`` and
+    ``list_eval_partition.txt``; ``split`` is ``"train"``, ``"valid"`` or ``"test"`` (the
+    official partition); ``target`` and ``sensitive`` are two different names of the 40
+    CelebA attributes.
+
+    ``size`` is the output side in pixels: the centred square (178x178 of the 178x218 aligned
+    image when ``crop=1``) is resized with PIL's antialiasing bilinear filter. ``crop`` is the
+    fraction of the shorter image side kept around the centre.
+
+    ``cache_dir`` is where the decoded tensor is cached, by default ``root/.fapkit_cache`` (or
+    ``data/cache`` when root is read-only); ``cache=False`` decodes every time.
 
     Labels are 0/1 (CelebA's -1 becomes 0). ``attributes`` holds all 40 columns.
     """

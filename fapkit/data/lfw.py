@@ -116,15 +116,15 @@ def _image_dir(root: Path) -> Path:
 class LFW(FaceTensors):
     """An LFW split (person-disjoint) as uint8 tensors, decoded once and then cached.
 
-    Args:
-        root: folder holding ``lfw/`` (or the person folders) and ``lfw_attributes.txt``.
-        split: ``"train"``, ``"valid"`` or ``"test"``; persons are split 70/15/15.
-        target, sensitive: CelebA-style attribute names (see the module docstring); must differ.
-        size: output side in pixels (centre crop, then antialiased bilinear resize).
-        seed: seed of the person partition.
-        crop: fraction of the 250-px side kept around the centre (0.6 keeps the face and
-            a little hair, close to CelebA's aligned framing).
-        cache_dir, cache: as for :class:`~fapkit.data.celeba.CelebA`.
+    ``root`` is the folder holding ``lfw/`` (or the person folders) and ``lfw_attributes.txt``;
+    ``split`` is ``"train"``, ``"valid"`` or ``"test"``, with persons split 70/15/15 by a
+    partition seeded with ``seed``; ``target`` and ``sensitive`` are two different CelebA-style
+    attribute names (see the module docstring).
+
+    ``size`` is the output side in pixels (centre crop, then antialiased bilinear resize);
+    ``crop`` is the fraction of the 250-px side kept around the centre (0.6 keeps the face and
+    a little hair, close to CelebA's aligned framing). ``cache_dir`` and ``cache`` are as for
+    :class:`~fapkit.data.celeba.CelebA`.
 
     ``persons`` lists the identity of every image.
     """

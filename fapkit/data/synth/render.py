@@ -1,30 +1,8 @@
-"""SynthFaces: a seeded, vectorised, procedural face benchmark with CelebA-named attributes.
+"""Style sampling and the renderer of SynthFaces: attributes in, uint8 face images out.
 
-Why it exists: most users of the kit have no CelebA copy, yet the paper's phenomenon (a
-dense model that picks up the sensitive attribute as a shortcut, pruning that keeps the
-bias) must be reproducible anywhere. The generator therefore copies the *structure* of
-CelebA's bias: the sensitive attribute (Male by default) has a large, salient visual cue,
-the target (Attractive by default) a small, low-contrast one, and the two are correlated
-at CelebA's published rates.
-
-Sampling model (all rates in :data:`ATTRIBUTE_RATES`):
-
-1. ``z ~ Bernoulli(P(sensitive=1))`` (the marginal implied by the table).
-2. ``y | z ~ Bernoulli(q_z)`` with ``q_z = P(target=1 | sensitive=z)``. The table stores
-   every attribute conditionally on Male; a pair that does not involve Male is linked
-   through Male (Bayes rule), i.e. attributes are conditionally independent given Male.
-   ``correlation=c`` replaces ``q_z`` on the *train* split only (valid/test keep the
-   CelebA rates, as in real CelebA where the test set shares the bias) by::
-
-        q_1 = 0.5 + s * c / 2,   q_0 = 0.5 - s * c / 2
-
-   where ``s = +1`` if the CelebA rates make ``y=1`` more likely when ``z=1`` and ``-1``
-   otherwise. So ``c = |P(y=1|z=1) - P(y=1|z=0)|``: 0 means y independent of z (and
-   balanced), 1 means y is a deterministic function of z.
-3. Male (when it is neither target nor sensitive) is drawn from ``P(Male | z, y)``, then
-   every remaining attribute from ``P(a | Male)``.
-4. ``label_noise=p`` flips the *observed* target ``y`` with probability p (train split
-   only). ``attributes[target]`` keeps the true label the image was drawn from.
+:func:`sample_style` turns the binary attributes (see :mod:`fapkit.data.synth.attributes`)
+into per-image continuous render parameters; :func:`render_faces` draws them, vectorised
+over chunks of :data:`CHUNK` images.
 
 Visual cues (canonical face frame: face height 2 units, eyes near v=-0.08, mouth v=0.55):
 
@@ -53,119 +31,16 @@ sensor noise. Rendering is done at the requested ``size`` with anti-aliased soft
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Mapping, Union
 
 import numpy as np
 import torch
 
-from .base import FaceTensors, atomic_save, cache_key, check_attributes, check_size, check_split, try_load
-
-#: Bump whenever the sampling model or renderer changes: it is part of every cache key.
-GENERATOR_VERSION = 6
-
 #: Images rendered per vectorised chunk; fixed because the noise stream is drawn per chunk.
 CHUNK = 64
 
-DEFAULT_N: dict[str, int] = {"train": 8000, "valid": 2000, "test": 2000}
-
-#: P(Male=1) in CelebA: about 41.7 % of the 202,599 images (Liu et al. 2015,
-#: list_attr_celeba.txt).
-P_MALE = 0.417
-
-#: (P(a=1 | Male=0), P(a=1 | Male=1)). Attractive and Blond_Hair follow the per-gender
-#: rates commonly reported for CelebA (e.g. in the fairness literature on Attractive/Male
-#: and Blond_Hair/Male: Attractive ~0.68 women vs ~0.28 men, Blond_Hair ~0.24 vs ~0.02).
-#: The others are our approximations, chosen so that the implied marginals match CelebA's
-#: published marginal frequencies (Smiling 0.48, Young 0.77, Wavy_Hair 0.32,
-#: Eyeglasses 0.065, Heavy_Makeup 0.39, Bangs 0.15); they are approximate, not read
-#: from the file.
-ATTRIBUTE_RATES: dict[str, tuple[float, float]] = {
-    "Attractive": (0.68, 0.28),
-    "Smiling": (0.53, 0.41),  # approximate
-    "Young": (0.87, 0.64),  # approximate
-    "Blond_Hair": (0.24, 0.02),
-    "Wavy_Hair": (0.47, 0.11),  # approximate
-    "Eyeglasses": (0.02, 0.12),  # approximate
-    "Heavy_Makeup": (0.66, 0.005),  # approximate
-    "Bangs": (0.22, 0.06),  # approximate
-}
-
-SYNTH_ATTRIBUTES: tuple[str, ...] = ("Male",) + tuple(ATTRIBUTE_RATES)
-
-_SPLIT_CODE = {"train": 0, "valid": 1, "test": 2}
-
 # Pose limits; the face crop in _face_crop relies on them.
 _POS_MAX, _K_MAX, _ROLL_MAX = 0.10, 0.46, 0.25
-
-
-# ============================================================================ attribute model
-def _rates(name: str) -> tuple[float, float]:
-    """(P(name=1 | Male=0), P(name=1 | Male=1)); Male is trivially (0, 1)."""
-    return (0.0, 1.0) if name == "Male" else ATTRIBUTE_RATES[name]
-
-
-def marginal_rate(name: str) -> float:
-    """P(name=1) implied by the table."""
-    r0, r1 = _rates(name)
-    return (1 - P_MALE) * r0 + P_MALE * r1
-
-
-def _male_posterior(evidence: Mapping[str, int]) -> float:
-    """P(Male=1 | evidence) under conditional independence given Male."""
-    like1, like0 = P_MALE, 1 - P_MALE
-    for name, value in evidence.items():
-        r0, r1 = _rates(name)
-        like1 *= r1 if value else 1 - r1
-        like0 *= r0 if value else 1 - r0
-    return like1 / (like1 + like0)
-
-
-def conditional_rates(target: str, sensitive: str) -> tuple[float, float]:
-    """CelebA-model ``(P(y=1 | z=0), P(y=1 | z=1))`` for a target/sensitive pair."""
-    out = []
-    for zval in (0, 1):
-        pm = _male_posterior({sensitive: zval})
-        r0, r1 = _rates(target)
-        out.append((1 - pm) * r0 + pm * r1)
-    return out[0], out[1]
-
-
-def sampling_rates(target: str, sensitive: str, split: str, correlation: float | None) -> tuple[float, float]:
-    """The ``(P(y=1|z=0), P(y=1|z=1))`` used to sample a split (before label noise)."""
-    q0, q1 = conditional_rates(target, sensitive)
-    if correlation is None or split != "train":
-        return q0, q1
-    sign = 1.0 if q1 >= q0 else -1.0
-    return 0.5 - sign * correlation / 2, 0.5 + sign * correlation / 2
-
-
-def sample_attributes(
-    n: int,
-    rng: np.random.Generator,
-    *,
-    target: str,
-    sensitive: str,
-    q: tuple[float, float],
-) -> dict[str, np.ndarray]:
-    """Draw all :data:`SYNTH_ATTRIBUTES` for ``n`` faces (see the module docstring)."""
-    z = (rng.random(n) < marginal_rate(sensitive)).astype(np.int64)
-    y = (rng.random(n) < np.where(z == 1, q[1], q[0])).astype(np.int64)
-    attrs: dict[str, np.ndarray] = {sensitive: z, target: y}
-    if "Male" not in attrs:
-        pm = np.empty(n)
-        for zv in (0, 1):
-            for yv in (0, 1):
-                pm[(z == zv) & (y == yv)] = _male_posterior({sensitive: zv, target: yv})
-        attrs["Male"] = (rng.random(n) < pm).astype(np.int64)
-    male = attrs["Male"]
-    for name in ATTRIBUTE_RATES:  # fixed order keeps the stream reproducible
-        draw = rng.random(n)
-        if name not in attrs:
-            r0, r1 = ATTRIBUTE_RATES[name]
-            attrs[name] = (draw < np.where(male == 1, r1, r0)).astype(np.int64)
-    return {k: attrs[k] for k in SYNTH_ATTRIBUTES}
 
 
 # ============================================================================ style sampling
@@ -178,7 +53,7 @@ _SKIN_LIGHT = np.array([0.96, 0.80, 0.68], np.float32)
 _SKIN_DARK = np.array([0.42, 0.28, 0.20], np.float32)
 
 
-def _sample_style(a: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sample_style(a: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Per-image continuous render parameters; every draw is made for all n at once."""
     n = len(a["Male"])
     u = lambda lo, hi: rng.uniform(lo, hi, n)  # noqa: E731
@@ -455,111 +330,3 @@ def render_faces(style: Mapping[str, np.ndarray], size: int, rng: np.random.Gene
         torch.set_num_threads(threads)
     return out
 
-
-# ============================================================================ dataset
-@dataclass(frozen=True)
-class SynthConfig:
-    """Every argument that determines a SynthFaces split (and hence its cache key)."""
-
-    split: str = "train"
-    target: str = "Attractive"
-    sensitive: str = "Male"
-    size: int = 64
-    n: int = 8000
-    correlation: float | None = None
-    label_noise: float = 0.0
-    seed: int = 0
-
-    def validate(self) -> "SynthConfig":
-        check_split(self.split)
-        check_attributes(self.target, self.sensitive, SYNTH_ATTRIBUTES, dataset="synth")
-        check_size(self.size)
-        if not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"n must be an int >= 1, got {self.n!r}")
-        if self.correlation is not None and not 0.0 <= float(self.correlation) <= 1.0:
-            raise ValueError(f"correlation must be None or in [0, 1], got {self.correlation!r}")
-        if not 0.0 <= float(self.label_noise) < 0.5:  # 0.5 would make the labels pure noise
-            raise ValueError(f"label_noise must be in [0, 0.5), got {self.label_noise!r}")
-        return self
-
-
-def generate(cfg: SynthConfig) -> dict[str, torch.Tensor]:
-    """Sample attributes and render images for ``cfg`` (no caching)."""
-    cfg.validate()
-    ss = np.random.SeedSequence([int(cfg.seed), _SPLIT_CODE[cfg.split], GENERATOR_VERSION])
-    attr_rng, style_rng, noise_rng, label_rng = (np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(4))
-    q = sampling_rates(cfg.target, cfg.sensitive, cfg.split, cfg.correlation)
-    attrs = sample_attributes(cfg.n, attr_rng, target=cfg.target, sensitive=cfg.sensitive, q=q)
-    style = _sample_style(attrs, style_rng)
-    images = render_faces(style, cfg.size, noise_rng)
-    y = attrs[cfg.target].copy()
-    if cfg.split == "train" and cfg.label_noise > 0:
-        flip = label_rng.random(cfg.n) < cfg.label_noise
-        y[flip] = 1 - y[flip]
-    return {
-        "images": images,
-        "y": torch.from_numpy(y),
-        "z": torch.from_numpy(attrs[cfg.sensitive].copy()),
-        "attributes": {k: torch.from_numpy(v) for k, v in attrs.items()},
-    }
-
-
-class SynthFaces(FaceTensors):
-    """Procedural face-like images with CelebA-named binary attributes (see module doc).
-
-    Args:
-        split: ``"train"``, ``"valid"`` or ``"test"``.
-        target, sensitive: names from :data:`SYNTH_ATTRIBUTES`; must differ.
-        size: image side in pixels (>= 8); images are rendered at this size directly.
-        n: number of images; default 8000 for train, 2000 for valid and test.
-        correlation: None for CelebA rates, or ``c`` in [0, 1] giving the train split
-            ``|P(y=1|z=1) - P(y=1|z=0)| = c`` around 0.5 (valid/test keep CelebA rates).
-        label_noise: probability of flipping the observed train label, in [0, 0.5).
-        seed: base seed; each split derives its own stream from (seed, split).
-        cache_dir: folder for the ``.pt`` cache (relative to the working directory), or
-            None to always regenerate.
-
-    ``loaded_from_cache`` tells whether the tensors were read from ``cache_path``.
-    """
-
-    def __init__(
-        self,
-        split: str = "train",
-        target: str = "Attractive",
-        sensitive: str = "Male",
-        size: int = 64,
-        n: int | None = None,
-        correlation: float | None = None,
-        label_noise: float = 0.0,
-        seed: int = 0,
-        cache_dir: str | Path | None = "data/cache",
-    ) -> None:
-        check_split(split)
-        cfg = SynthConfig(
-            split=split, target=target, sensitive=sensitive, size=size,
-            n=DEFAULT_N[split] if n is None else n,
-            correlation=None if correlation is None else float(correlation),
-            label_noise=float(label_noise), seed=int(seed),
-        ).validate()
-        self.config = cfg
-        self.cache_path: Path | None = None
-        self.loaded_from_cache = False
-        data = None
-        if cache_dir is not None:
-            key = cache_key({"dataset": "synth", "version": GENERATOR_VERSION, **asdict(cfg)})
-            self.cache_path = Path(cache_dir) / f"synth_{split}_{size}px_{key}.pt"
-            data = try_load(self.cache_path)
-            self.loaded_from_cache = data is not None
-        if data is None:
-            data = generate(cfg)
-            if self.cache_path is not None:
-                atomic_save(data, self.cache_path)
-        super().__init__(
-            data["images"], data["y"], data["z"],
-            target=target, sensitive=sensitive, name="synth", attributes=data["attributes"],
-        )
-
-    def rates(self) -> tuple[float, float]:
-        """The ``(P(y=1|z=0), P(y=1|z=1))`` this split was sampled with (before noise)."""
-        c = self.config
-        return sampling_rates(c.target, c.sensitive, c.split, c.correlation)
