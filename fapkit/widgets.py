@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 import ipywidgets as widgets
 from IPython.display import clear_output, display
 
-from .figures import group_rates_figure
+from .presentation.figures import group_rates_figure
 
 # Slider values are rounded to this many decimals before `compute` sees them: a FloatSlider may
 # report 0.8500000000000001, which would give the run cache a new key for the same setting.

@@ -1,4 +1,4 @@
-"""RunResults for report, figure and widget tests: real configs, made-up metrics, no model, no training."""
+"""RunResults for presentation and widget tests: real configs, made-up metrics, no model, no training."""
 from __future__ import annotations
 
 from typing import Any

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from . import paper
-from .config import METHODS, method_title
-from .registry import spec_of
-from .stats import mean_std
-
-Metric = Literal["DI", "DEO"]
+from .. import paper
+from ..config import METHODS, method_title
+from ..registry import spec_of
+from ..stats import mean_std
+from ._common import Metric
 
 _CB = sns.color_palette("colorblind", 10)
 #: One colour per method, shared by every figure (seaborn's colour-blind palette), chosen like the

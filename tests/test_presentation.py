@@ -1,4 +1,4 @@
-"""Report tables and figures from fake results: paper columns beside ours, nothing dropped, files written."""
+"""Presentation tables and figures from fake results: paper columns beside ours, nothing dropped, files written."""
 from __future__ import annotations
 
 import math
@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from fake_results import eight, eight_seeds, fake
 
-from fapkit import report
 from fapkit.config import METHOD_TITLES, METHODS
+from fapkit.presentation import direction, display, figures, run_views, tables
 
 
 def test_baseline_table_has_paper_columns_and_all_eight_rows() -> None:
-    table = report.baseline_table(eight(), metric="DEO", target="Attractive")
+    table = tables.baseline_table(eight(), metric="DEO", target="Attractive")
     assert list(table.index) == [METHOD_TITLES[m] for m in METHODS]
     for column in ("acc", "DEO", "PR.", "achieved PR.", "paper acc (CelebA)", "paper DEO (CelebA)"):
         assert column in table.columns
@@ -25,7 +25,7 @@ def test_baseline_table_has_paper_columns_and_all_eight_rows() -> None:
 
 def test_row_where_faprune_loses_is_kept_and_missing_runs_are_blank() -> None:
     runs = [r for r in eight(alpha=1.0) if r.method != "scratch"]
-    table = report.baseline_table(runs, metric="DI")
+    table = tables.baseline_table(runs, metric="DI")
     assert len(table) == 8
     assert table.loc["LMW", "DI"] == pytest.approx(0.38)
     assert math.isnan(table.loc["Train from Scratch", "acc"])
@@ -33,7 +33,7 @@ def test_row_where_faprune_loses_is_kept_and_missing_runs_are_blank() -> None:
 
 
 def test_target_without_paper_panel_keeps_our_rows() -> None:
-    table = report.baseline_table(eight("Smiling"), metric="DEO")
+    table = tables.baseline_table(eight("Smiling"), metric="DEO")
     assert len(table) == 8 and table["acc"].notna().all()
     assert table.filter(like="paper").isna().all().all()
     assert "no panel" in table.attrs["note"]
@@ -41,103 +41,103 @@ def test_target_without_paper_panel_keeps_our_rows() -> None:
 
 def test_duplicate_rows_are_refused() -> None:
     with pytest.raises(ValueError, match="two results for the same table row"):
-        report.baseline_table(eight() + [fake("sgdp")], metric="DEO")
+        tables.baseline_table(eight() + [fake("sgdp")], metric="DEO")
 
 
 def test_duplicate_row_and_seed_is_refused_naming_both_configs() -> None:
     runs = [fake("sgdp", seed=0), fake("sgdp", seed=1), fake("sgdp", seed=1, deo=0.3)]
     with pytest.raises(ValueError, match=r"same table row 'SGDP' and seed 1") as err:
-        report.baseline_table(runs, metric="DEO")
+        tables.baseline_table(runs, metric="DEO")
     assert "first: RunConfig(" in str(err.value) and "second: RunConfig(" in str(err.value)
     with pytest.raises(ValueError, match="seed 1"):
-        report.direction_summary(runs + [fake("faprune", seed=1)], metric="DEO")
+        direction.direction_summary(runs + [fake("faprune", seed=1)], metric="DEO")
 
 
 def test_ratio_arch_and_random_init_tables() -> None:
     runs = [fake("normal")] + [fake("faprune", ratio=r, deo=r / 3) for r in (0.7, 0.8)]
-    t4 = report.ratio_table(runs, metric="DEO")
+    t4 = tables.ratio_table(runs, metric="DEO")
     assert list(t4.index) == ["Dense (Normal training)", "Ours 70%", "Ours 80%", "Ours 90%", "Ours 95%"]
     assert math.isnan(t4.loc["Ours 95%", "acc"]) and t4.loc["Ours 95%", "paper DEO (CelebA)"] == pytest.approx(0.3215)
 
-    t5 = report.arch_table([fake(m, arch="resnet18") for m in ("normal", "faprune")], metric="DI")
+    t5 = tables.arch_table([fake(m, arch="resnet18") for m in ("normal", "faprune")], metric="DI")
     assert t5.loc["ResNet18 (80%)", "paper DI (CelebA)"] == pytest.approx(0.4849)
     assert "MobileNet v2 (Dense)" in t5.index
 
     six = [fake("normal"), fake("adv_debias")] + [fake(m, init="random", ratio=0.8) for m in ("sgdp", "faprune")]
-    t6 = report.random_init_table(six, metric="DEO")
+    t6 = tables.random_init_table(six, metric="DEO")
     assert t6.loc["Ours (FAPrune) 80% (random init)", "paper DEO (CelebA)"] == pytest.approx(0.1959)
     assert t6.loc["Adversarial Debiasing (trained, dense)", "paper acc (CelebA)"] == pytest.approx(0.7877)
 
 
 def test_metrics_and_group_tables_accept_json_group_keys() -> None:
     r = fake("normal", str_keys=True)
-    groups = report.group_confusion(r)
+    groups = run_views.group_confusion(r)
     assert list(groups.index) == ["Male=0", "Male=1"]
     assert (groups["TP"] + groups["FN"] + groups["FP"] + groups["TN"] == groups["count"]).all()
-    metrics = report.metrics_table([r])
+    metrics = run_views.metrics_table([r])
     assert metrics.loc["Normal training", "paper DEO"] == pytest.approx(0.5352)
 
 
 def test_direction_summary_reports_losses_honestly() -> None:
-    summary = report.direction_table({("Attractive", "DEO"): eight_seeds(),
-                                      ("Attractive", "DI"): eight_seeds(alpha=1.0)})
+    summary = direction.direction_table({("Attractive", "DEO"): eight_seeds(),
+                                         ("Attractive", "DI"): eight_seeds(alpha=1.0)})
     deo = summary[summary["metric"] == "DEO"].set_index("baseline")
     assert deo.loc["SGDP", "verdict"] == "fairer"
     assert deo.loc["LMW", "verdict"] == "less fair"  # the fake makes FAPrune lose to LMW on DEO
     assert deo["paper_fairer"].all()
-    text = report.direction_text(summary)
+    text = direction.direction_text(summary)
     assert text.startswith("FAPrune was fairer in 3 of 4 comparisons, less fair in 1, not distinguishable in 0")
     assert "→ less fair" in text
 
 
 def test_one_seed_calls_no_direction() -> None:
-    summary = report.direction_summary(eight(), metric="DEO")
+    summary = direction.direction_summary(eight(), metric="DEO")
     assert (summary["verdict"] == "not distinguishable").all() and (summary["seeds"] == 1).all()
     assert summary[["low", "high", "acc_low", "acc_high"]].isna().all().all()
     assert summary.set_index("baseline").loc["SGDP", "delta"] == pytest.approx(0.21 - 0.50)
     assert (summary["note"] == "1 seed: no interval").all()
-    text = report.direction_text(summary)
+    text = direction.direction_text(summary)
     assert text.startswith("FAPrune was fairer in 0 of 2 comparisons, less fair in 0, not distinguishable in 2")
     assert "no interval from 1 seed" in text
 
 
 def test_save_table_writes_csv_and_markdown(tmp_path: Path) -> None:
-    table = report.baseline_table(eight(), metric="DEO")
-    csv_path, md_path = report.save_table(table, "table2_Attractive", tmp_path / "results")
+    table = tables.baseline_table(eight(), metric="DEO")
+    csv_path, md_path = display.save_table(table, "table2_Attractive", tmp_path / "results")
     assert csv_path == tmp_path / "results" / "table2_Attractive.csv" and md_path.suffix == ".md"
     back = pd.read_csv(csv_path, index_col=0)
     assert list(back.index) == list(table.index) and "paper DEO (CelebA)" in back.columns
     text = md_path.read_text()
     assert "| Ours (FAPrune)" in text and "0.2149" in text and "SynthFaces" in text
     with pytest.raises(ValueError):
-        report.save_table(table, "../escape", tmp_path)
+        display.save_table(table, "../escape", tmp_path)
 
 
 def test_figures_write_pngs(tmp_path: Path) -> None:
     figs = tmp_path / "figures"
     random_runs = [fake(m, init="random", ratio=r) for m in ("sgdp", "faprune") for r in (0.8, 0.9)]
     made = {
-        "f1.png": report.figure1(eight(), metric="DEO", path=figs / "f1.png"),
-        "f1di.png": report.figure1(eight(alpha=1.0) + eight("Smiling", alpha=1.0), metric="DI", path=figs / "f1di.png"),
-        "f3.png": report.figure3(random_runs, [fake("normal")], metric="DI", path=figs / "f3.png"),
-        "curves.png": report.training_curves(fake(), path=figs / "curves.png"),
-        "groups.png": report.group_rates_figure([fake("normal"), fake()], path=figs / "groups.png"),
-        "layers.png": report.layer_sparsity_figure(fake(), path=figs / "layers.png"),
+        "f1.png": figures.figure1(eight(), metric="DEO", path=figs / "f1.png"),
+        "f1di.png": figures.figure1(eight(alpha=1.0) + eight("Smiling", alpha=1.0), metric="DI", path=figs / "f1di.png"),
+        "f3.png": figures.figure3(random_runs, [fake("normal")], metric="DI", path=figs / "f3.png"),
+        "curves.png": figures.training_curves(fake(), path=figs / "curves.png"),
+        "groups.png": figures.group_rates_figure([fake("normal"), fake()], path=figs / "groups.png"),
+        "layers.png": figures.layer_sparsity_figure(fake(), path=figs / "layers.png"),
     }
     for name, fig in made.items():
         assert (figs / name).stat().st_size > 1000, name
         assert fig.axes
     with pytest.raises(ValueError, match="PNG"):
-        report.training_curves(fake(), path=figs / "curves.pdf")
+        figures.training_curves(fake(), path=figs / "curves.pdf")
 
 
 def test_direction_with_undefined_di_is_not_counted() -> None:
     runs = eight(alpha=1.0)
     runs[-1].metrics["di"] = float("nan")  # FAPrune selected nobody
-    summary = report.direction_summary(runs, metric="DI")
+    summary = direction.direction_summary(runs, metric="DI")
     assert summary["verdict"].isna().all() and "undefined" in summary["note"].iloc[0]
     assert (summary["seeds"] == 0).all()
-    assert report.direction_text(summary).startswith("FAPrune was fairer in 0 of 0 comparisons")
+    assert direction.direction_text(summary).startswith("FAPrune was fairer in 0 of 0 comparisons")
 
 
 # ----------------------------------------------------------------------------- over seeds
@@ -151,12 +151,12 @@ def three_seeds() -> list:
 
 
 def test_results_frame_has_seed_and_degenerate() -> None:
-    frame = report.results_frame([fake(seed=3), fake("sgdp", seed=4, sel1=1.0)])
+    frame = tables.results_frame([fake(seed=3), fake("sgdp", seed=4, sel1=1.0)])
     assert list(frame["seed"]) == [3, 4] and list(frame["degenerate"]) == [False, True]
 
 
 def test_table_over_three_seeds_reports_mean_and_sample_std() -> None:
-    table = report.baseline_table(three_seeds(), metric="DEO")
+    table = tables.baseline_table(three_seeds(), metric="DEO")
     for column in ("acc", "acc std", "DEO", "DEO std", "seeds", "degenerate", "PR.", "achieved PR."):
         assert column in table.columns
     ours = table.loc["Ours (FAPrune)"]
@@ -177,7 +177,7 @@ def test_table_over_three_seeds_reports_mean_and_sample_std() -> None:
 
 def test_note_with_the_same_seeds_in_every_row() -> None:
     runs = [r for r in three_seeds() if r.method != "lmw"]
-    note = report.baseline_table(runs, metric="DEO").attrs["note"]
+    note = tables.baseline_table(runs, metric="DEO").attrs["note"]
     assert "mean ± std over 3 seeds (seeds 0, 1, 2)" in note
     assert "rows differ" not in note
 
@@ -185,26 +185,26 @@ def test_note_with_the_same_seeds_in_every_row() -> None:
 def test_degenerate_runs_are_counted_and_explained(tmp_path: Path) -> None:
     runs = [fake("faprune", acc=0.8, deo=0.0, seed=0, sel0=0.0, sel1=0.0), fake("faprune", seed=1),
             fake("faprune", seed=2), fake("sgdp", seed=0)]
-    table = report.baseline_table(runs, metric="DEO")
+    table = tables.baseline_table(runs, metric="DEO")
     assert table.loc["Ours (FAPrune)", "degenerate"] == 1 and table.loc["SGDP", "degenerate"] == 0
     note = table.attrs["note"]
     assert "Ours (FAPrune) (1 of 3)" in note
     assert "predicts (almost) one class inside a sensitive group" in note and "trivially fair" in note
-    shown = report.readable(table)
+    shown = display.readable(table)
     assert shown.loc["Ours (FAPrune)", "degenerate"] == "⚠ 1/3" and shown.loc["SGDP", "degenerate"] == ""
-    _, md_path = report.save_table(table, "degenerate", tmp_path)
+    _, md_path = display.save_table(table, "degenerate", tmp_path)
     assert "⚠ 1/3" in md_path.read_text()
 
 
 def test_save_table_prints_mean_pm_std_and_csv_keeps_numbers(tmp_path: Path) -> None:
-    table = report.baseline_table(three_seeds(), metric="DEO")
-    shown = report.readable(table)
+    table = tables.baseline_table(three_seeds(), metric="DEO")
+    shown = display.readable(table)
     assert "acc std" not in shown.columns and "DEO std" not in shown.columns
     assert shown.loc["Ours (FAPrune)", "acc"] == "0.8200 ± 0.0200"
     assert shown.loc["Ours (FAPrune)", "DEO"] == "0.2500 ± 0.0500"
     assert shown.loc["LMW", "DEO"] == "0.1000"  # one seed: no std
     assert pd.isna(shown.loc["Fair-LMW", "acc"])  # not run: printed as "—"
-    csv_path, md_path = report.save_table(table, "seeds", tmp_path)
+    csv_path, md_path = display.save_table(table, "seeds", tmp_path)
     back = pd.read_csv(csv_path, index_col=0)
     assert back.loc["Ours (FAPrune)", "acc std"] == pytest.approx(0.02) and back.loc["SGDP", "seeds"] == 3
     text = md_path.read_text()
@@ -215,7 +215,7 @@ def test_save_table_prints_mean_pm_std_and_csv_keeps_numbers(tmp_path: Path) -> 
 def test_ratio_table_over_seeds() -> None:
     runs = [fake("normal", seed=s, acc=0.8 + 0.01 * s) for s in (0, 1)]
     runs += [fake("faprune", ratio=0.8, seed=s, deo=d) for s, d in ((0, 0.2), (1, 0.4))]
-    table = report.ratio_table(runs, metric="DEO")
+    table = tables.ratio_table(runs, metric="DEO")
     assert table.loc["Ours 80%", "DEO"] == pytest.approx(0.3)
     assert table.loc["Ours 80%", "DEO std"] == pytest.approx(math.sqrt(0.02))
     assert table.loc["Dense (Normal training)", "acc"] == pytest.approx(0.805)
@@ -225,23 +225,23 @@ def test_ratio_table_over_seeds() -> None:
 
 def test_undefined_di_is_left_out_of_the_mean_and_said() -> None:
     runs = [fake("faprune", alpha=1.0, di=v, seed=s) for s, v in ((0, 0.4), (1, float("nan")), (2, 0.6))]
-    table = report.baseline_table(runs, metric="DI")
+    table = tables.baseline_table(runs, metric="DI")
     assert table.loc["Ours (FAPrune)", "DI"] == pytest.approx(0.5) and table.loc["Ours (FAPrune)", "seeds"] == 3
     assert table.loc["Ours (FAPrune)", "DI std"] == pytest.approx(math.sqrt(0.02))
     assert "DI is undefined (a model predicts no positives) in 1 run(s)" in table.attrs["note"]
 
 
 def test_metrics_table_marks_degenerate_runs() -> None:
-    table = report.metrics_table([fake("normal"), fake("faprune", sel0=1.0)])
+    table = run_views.metrics_table([fake("normal"), fake("faprune", sel0=1.0)])
     assert list(table["degenerate"]) == [False, True]
     assert "trivially fair" in table.attrs["note"]
-    assert "trivially fair" not in report.metrics_table([fake("normal")]).attrs["note"]
+    assert "trivially fair" not in run_views.metrics_table([fake("normal")]).attrs["note"]
 
 
 def test_direction_with_a_clear_and_an_unclear_comparison() -> None:
     lmw = [fake("lmw", acc=0.8, deo=d, seed=s) for s, d in ((0, 0.30), (1, 0.15), (2, 0.40))]
     runs = [r for r in three_seeds() if r.method != "lmw"] + lmw
-    summary = report.direction_summary(runs, metric="DEO").set_index("baseline")
+    summary = direction.direction_summary(runs, metric="DEO").set_index("baseline")
     sgdp = summary.loc["SGDP"]
     # d = 0.20−0.30, 0.25−0.37, 0.30−0.44 = −0.10, −0.12, −0.14: mean −0.12, sd 0.02,
     # half-width t_{0.975,2}·0.02/√3 = 4.302652729749464·0.011547005 = 0.049682754
@@ -264,7 +264,7 @@ def test_direction_with_a_clear_and_an_unclear_comparison() -> None:
 def test_direction_pairs_seeds_only_where_both_ran() -> None:
     faprune = [fake("faprune", acc=0.8, deo=d, seed=s) for s, d in ((0, 0.9), (1, 0.2), (2, 0.3))]
     sgdp = [fake("sgdp", acc=0.8, deo=d, seed=s) for s, d in ((1, 0.5), (2, 0.7), (3, 0.0))]
-    summary = report.direction_summary(faprune + sgdp, metric="DEO").set_index("baseline")
+    summary = direction.direction_summary(faprune + sgdp, metric="DEO").set_index("baseline")
     row = summary.loc["SGDP"]
     assert row["seeds"] == 2  # seeds 1 and 2
     assert row["ours"] == pytest.approx(0.25) and row["theirs"] == pytest.approx(0.6)
@@ -281,16 +281,16 @@ def test_direction_drops_seeds_with_undefined_di_and_counts_degenerate_runs() ->
     faprune = [fake("faprune", di=v, seed=s, sel0=sel) for s, v, sel in
                ((0, 0.5, 0.3), (1, 0.6, 0.0), (2, float("nan"), 0.3))]
     sgdp = [fake("sgdp", di=v, seed=s) for s, v in ((0, 0.3), (1, 0.4), (2, 0.3))]
-    row = report.direction_summary(faprune + sgdp, metric="DI").set_index("baseline").loc["SGDP"]
+    row = direction.direction_summary(faprune + sgdp, metric="DI").set_index("baseline").loc["SGDP"]
     assert row["seeds"] == 2 and row["delta"] == pytest.approx(0.2) and row["degenerate"] == 1
     assert row["note"] == "DI undefined in seed 2 (a model predicts no positives)"
-    text = report.direction_text(report.direction_summary(faprune + sgdp, metric="DI"))
+    text = direction.direction_text(direction.direction_summary(faprune + sgdp, metric="DI"))
     assert "⚠ 1 of the 4 paired runs are degenerate" in text and "DI undefined in seed 2" in text
 
 
 def test_direction_text_wording() -> None:
     runs = [r for r in three_seeds() if r.method != "lmw"]
-    text = report.direction_text(report.direction_summary(runs, metric="DEO"))
+    text = direction.direction_text(direction.direction_summary(runs, metric="DEO"))
     head, *lines = text.splitlines()
     assert head.startswith("FAPrune was fairer in 1 of 1 comparisons, less fair in 0, not distinguishable in 0 ")
     assert "Student-t 95 % interval" in head and "in the paper's tables: fairer in 1 of 1" in head
@@ -303,7 +303,7 @@ def test_direction_text_wording() -> None:
 
 
 def test_direction_table_states_the_interval_method() -> None:
-    table = report.direction_table({("Attractive", "DEO"): three_seeds()})
+    table = direction.direction_table({("Attractive", "DEO"): three_seeds()})
     assert list(table.columns) == ["target", "metric", "baseline", "seeds", "ours", "theirs", "delta", "low", "high",
                                    "ratio", "verdict", "acc_delta", "acc_low", "acc_high", "degenerate",
                                    "paper_fairer", "note"]
@@ -313,7 +313,7 @@ def test_direction_table_states_the_interval_method() -> None:
 
 def test_figures_over_seeds_write_pngs(tmp_path: Path) -> None:
     runs = eight_seeds() + [fake("lmw", seed=3, sel0=0.0)]  # LMW: 4 seeds, one degenerate
-    fig1 = report.figure1(runs, metric="DEO", path=tmp_path / "f1.png")
+    fig1 = figures.figure1(runs, metric="DEO", path=tmp_path / "f1.png")
     assert (tmp_path / "f1.png").stat().st_size > 1000
     assert "mean ± std over 3–4 seeds" in fig1.get_suptitle()
     assert "degenerate" in fig1.get_suptitle()
@@ -328,7 +328,7 @@ def test_figures_over_seeds_write_pngs(tmp_path: Path) -> None:
     searched = [fake(m, init="random", ratio=r, seed=s, acc=0.7 + 0.01 * s, di=0.4 + 0.02 * s)
                 for m in ("sgdp", "faprune") for r in (0.8, 0.9) for s in (0, 1, 2)]
     dense = [fake("normal", seed=s, acc=0.8 + 0.01 * s) for s in (0, 1, 2)]
-    fig3 = report.figure3(searched, dense, metric="DI", path=tmp_path / "f3.png")
+    fig3 = figures.figure3(searched, dense, metric="DI", path=tmp_path / "f3.png")
     assert (tmp_path / "f3.png").stat().st_size > 1000
     assert "±1 std" in fig3.get_suptitle()
     ax_acc = fig3.axes[0]
@@ -339,11 +339,11 @@ def test_figures_over_seeds_write_pngs(tmp_path: Path) -> None:
 
 def test_training_curves_draw_the_discriminator_advantage(tmp_path: Path) -> None:
     run = fake()
-    plain = report.training_curves(run, path=None)
+    plain = figures.training_curves(run, path=None)
     assert not any("advantage" in ax.get_title() for ax in plain.axes)
     for h in run.history:
         h.update(train_adv_di=0.05 * h["epoch"], train_adv_deo_y0=-0.01, train_adv_deo_y1=0.02)
-    fig = report.training_curves(run, path=tmp_path / "curves.png")
+    fig = figures.training_curves(run, path=tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
     panel = next(ax for ax in fig.axes if "discriminator advantage (nats)" in ax.get_title())
     assert {line.get_label() for line in panel.get_lines()} >= {"DI", "DEO, y=0", "DEO, y=1"}
@@ -361,7 +361,7 @@ def test_adversary_table_averages_the_advantage_over_seeds_and_drops_heads_that_
     debias = fake("adv_debias", alpha=1.0)
     debias.history[0].update(warmup_adv_di=0.05)
     debias.history[-1].update(train_adv_di=-0.01)
-    table = report.adversary_table([*runs, debias, fake("sgdp")])
+    table = run_views.adversary_table([*runs, debias, fake("sgdp")])
     assert list(table.index) == ["Adversarial Debiasing", "Ours (FAPrune)"]
     ours = table.loc["Ours (FAPrune)"]
     assert ours["seeds"] == 3 and ours["α"] == 0.0
@@ -369,4 +369,4 @@ def test_adversary_table_averages_the_advantage_over_seeds_and_drops_heads_that_
     assert ours["warm-up DEO y=1"] == pytest.approx(0.4) and ours["last epoch DEO y=0"] == pytest.approx(0.02)
     assert math.isnan(ours["warm-up DI"])  # the DI head does not train at α = 0
     assert table.loc["Adversarial Debiasing", "last epoch DI"] == pytest.approx(-0.01)
-    assert "last epoch DEO y=1" in report.readable(table).columns
+    assert "last epoch DEO y=1" in display.readable(table).columns

@@ -1,0 +1,163 @@
+"""Direction of the comparisons: is FAPrune fairer than each baseline, paired over seeds?
+
+`direction_summary` pairs FAPrune's run of each seed with a baseline's run of the same seed
+(same dense model and data order) and calls a direction only when the Student-t 95 % interval
+of the paired difference excludes 0 (`fapkit.stats.verdict`); `direction_table` does so for
+every (target, metric) group of runs in one table, and `direction_text` says it in sentences,
+beside the direction of the paper's tables 2 (DEO) and 3 (DI).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from .. import paper, stats
+from ..config import method_title
+from ._common import Metric, by_seed, metric_key, missing, seed_list, single_target
+
+__all__ = ["direction_summary", "direction_table", "direction_text"]
+
+
+_DIRECTION_COLUMNS = ["target", "metric", "baseline", "seeds", "ours", "theirs", "delta", "low", "high", "ratio",
+                      "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "paper_fairer", "note"]
+_INTERVAL_NOTE = ("paired over seeds, Student-t 95 % interval; a direction is called only when the interval "
+                  "excludes 0")
+
+
+def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | None = None,
+                      baselines: Sequence[str] = ("sgdp", "lmw")) -> pd.DataFrame:
+    """Does FAPrune make the pruned model fairer than each baseline (lower DEO / higher DI)?
+
+    FAPrune's run of each seed is paired with the baseline's run of the same seed (and target);
+    seeds that only one side ran, and seeds where the metric is undefined (DI of a model that
+    selects nobody), are left out of the pairing and named in ``note``. One row per baseline:
+
+    * ``seeds``: the number of pairs used; ``ours`` / ``theirs``: the two means over them;
+    * ``delta``, ``low``, ``high``: mean paired difference ours − theirs and its Student-t 95 %
+      interval (`fapkit.stats.paired_interval`; nan bounds with one pair);
+    * ``ratio``: mean ours / mean theirs;
+    * ``verdict``: "fairer", "less fair" or "not distinguishable" (`fapkit.stats.verdict`: a
+      direction only when the interval excludes 0); None when nothing could be paired;
+    * ``acc_delta``, ``acc_low``, ``acc_high``: the same paired difference for accuracy;
+    * ``degenerate``: how many of the paired runs (both sides) are degenerate;
+    * ``paper_fairer``: whether the paper's table 2 (DEO) or 3 (DI) has FAPrune fairer.
+    """
+    target = single_target(results, target)
+    chosen = [r for r in results if r.config.data.target == target]
+    by_method = by_seed(chosen, lambda r: r.method, lambda k: method_title(str(k)))
+    table = "2" if metric == "DEO" else "3"
+    panel = paper.panel(table, target=target, metric=metric)
+    m = metric_key(metric)
+    rows = []
+    for base in baselines:
+        title = method_title(base)
+        ours, other = by_method.get("faprune", {}), by_method.get(base, {})
+        row: dict[str, Any] = {"target": target, "metric": metric, "baseline": title, "seeds": 0,
+                               "verdict": None, "degenerate": 0, "paper_fairer": None}
+        row.update({k: math.nan for k in ("ours", "theirs", "delta", "low", "high", "ratio",
+                                          "acc_delta", "acc_low", "acc_high")})
+        notes: list[str] = []
+        if not ours or not other:
+            notes.append(f"{'FAPrune' if not ours else title} not run")
+        else:
+            unpaired = [f"{seed_list(only)} only for {who}" for only, who in
+                        ((sorted(set(ours) - set(other)), "FAPrune"), (sorted(set(other) - set(ours)), title)) if only]
+            if unpaired:
+                notes.append(", ".join(unpaired) + ": not paired")
+            common = sorted(set(ours) & set(other))
+            undefined = [s for s in common
+                         if math.isnan(float(ours[s].metrics[m])) or math.isnan(float(other[s].metrics[m]))]
+            if undefined:
+                notes.append(f"{metric} undefined in {seed_list(undefined)} (a model predicts no positives)")
+            used = [s for s in common if s not in undefined]
+            if not common:
+                notes.append("no seed run by both")
+            elif len(used) == 1:
+                notes.append("1 seed: no interval")
+            if used:
+                a = [float(ours[s].metrics[m]) for s in used]
+                b = [float(other[s].metrics[m]) for s in used]
+                diff = stats.paired_interval(a, b)
+                acc = stats.paired_interval([float(ours[s].acc) for s in used], [float(other[s].acc) for s in used])
+                mean_a, mean_b = stats.mean_std(a)[0], stats.mean_std(b)[0]
+                row.update(seeds=len(used), ours=mean_a, theirs=mean_b, delta=diff.mean, low=diff.low,
+                           high=diff.high, ratio=mean_a / mean_b if mean_b != 0 else math.nan,
+                           verdict=stats.verdict(diff, lower_is_fairer=metric == "DEO"),
+                           acc_delta=acc.mean, acc_low=acc.low, acc_high=acc.high,
+                           degenerate=sum(int(ours[s].degenerate) + int(other[s].degenerate) for s in used))
+        row["note"] = "; ".join(notes)
+        if panel is not None:
+            po, pb = panel.find("faprune"), panel.find(base)
+            if po is not None and pb is not None:
+                row["paper_fairer"] = bool(po.value < pb.value if metric == "DEO" else po.value > pb.value)
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=_DIRECTION_COLUMNS)
+    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)} ({metric})"
+    df.attrs["note"] = (f"delta = ours − baseline, {_INTERVAL_NOTE}; fairer = lower DEO or higher DI; "
+                        "acc_delta = our accuracy − baseline's (same pairing).")
+    return df
+
+
+def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
+                    baselines: Sequence[str] = ("sgdp", "lmw")) -> pd.DataFrame:
+    """`direction_summary` for every (target, metric) group of runs, in one table."""
+    parts = [direction_summary(runs, metric=metric, target=target, baselines=baselines)  # type: ignore[arg-type]
+             for (target, metric), runs in groups.items()]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_DIRECTION_COLUMNS)
+    df.attrs = {}  # concat may carry one part's attrs; this table has its own
+    df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)}"
+    df.attrs["note"] = (f"delta = ours − baseline over the seeds both ran ({_INTERVAL_NOTE}); low/high = the "
+                        "interval; verdict: fairer = lower DEO or higher DI; acc_delta/acc_low/acc_high = the same "
+                        "for accuracy; degenerate = degenerate runs among the paired ones; paper_fairer = the same "
+                        "comparison in the paper's table 2 (DEO) or 3 (DI).")
+    return df
+
+def _signed(value: float, digits: int) -> str:
+    """+0.1100 / −0.1400 (a typographic minus, as in the paper's prose)."""
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def direction_text(summary: pd.DataFrame) -> str:
+    """Plain sentences from one or more `direction_summary` frames (concatenate them first).
+
+    The first line counts the verdicts; then one line per comparison with both means, the paired
+    difference and its interval, the verdict, the accuracy difference (in points) and the paper's
+    direction.
+    """
+    lines: list[str] = []
+    counts = {"fairer": 0, "less fair": 0, "not distinguishable": 0}
+    paper_wins = paper_total = 0
+    for _, row in summary.iterrows():
+        head = f"{row['target']}, {row['metric']}: FAPrune vs {row['baseline']}"
+        if missing(row["verdict"]):
+            lines.append(f"- {head}: not compared ({row['note']}).")
+            continue
+        counts[row["verdict"]] += 1
+        n, base = int(row["seeds"]), row["baseline"]
+        interval = (f" [95 % CI {_signed(row['low'], 4)}, {_signed(row['high'], 4)}]"
+                    if not missing(row["low"]) else " (no interval from 1 seed)")
+        ratio = f" (FAPrune/{base} = {row['ratio']:.2f})" if not missing(row["ratio"]) else ""
+        acc = f"; accuracy {_signed(row['acc_delta'] * 100, 2)} points"
+        if not missing(row["acc_low"]):
+            acc += f" [{_signed(row['acc_low'] * 100, 1)}, {_signed(row['acc_high'] * 100, 1)}]"
+        extra = ""
+        if int(row["degenerate"]):
+            extra += (f"; ⚠ {int(row['degenerate'])} of the {2 * n} paired runs are degenerate "
+                      "(DI/DEO trivially fair)")
+        note = "; ".join(part for part in str(row["note"] or "").split("; ") if part and part != "1 seed: no interval")
+        if note:
+            extra += f" ({note})"
+        if not missing(row["paper_fairer"]):
+            paper_total += 1
+            paper_wins += bool(row["paper_fairer"])
+            extra += "; the paper reports FAPrune " + ("fairer" if row["paper_fairer"] else "less fair")
+        lines.append(f"- {head} over {n} seed{'s' if n != 1 else ''}: {row['ours']:.4f} vs {row['theirs']:.4f}, "
+                     f"difference {_signed(row['delta'], 4)}{interval} → {row['verdict']}{ratio}{acc}{extra}.")
+    total = sum(counts.values())
+    head = (f"FAPrune was fairer in {counts['fairer']} of {total} comparisons, less fair in {counts['less fair']}, "
+            f"not distinguishable in {counts['not distinguishable']} ({_INTERVAL_NOTE}")
+    if paper_total:
+        head += f"; in the paper's tables: fairer in {paper_wins} of {paper_total}"
+    return head + ").\n" + "\n".join(lines)

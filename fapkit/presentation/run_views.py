@@ -1,0 +1,166 @@
+"""Views of single runs and of the data: the tables the walkthrough notebooks show along the way.
+
+`metrics_table` lists a few runs' test metrics beside the paper's rows (one row per run, nothing
+averaged); `group_confusion`, `layer_table` and `history_frame` open one run (per-group
+confusion, per-layer masks, per-epoch history); `split_rates` shows how a dataset's bias is
+built; `adversary_table` says whether the adversarial game was live (the discriminators'
+advantage, mean ± std over seeds). Each returns a DataFrame with a title and a note in
+``df.attrs`` for `fapkit.presentation.display`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .. import paper, stats
+from ..config import METHODS, method_title
+from ._common import describe_ours, nominal_ratio
+
+__all__ = ["metrics_table", "split_rates", "group_confusion", "layer_table", "history_frame", "adversary_table"]
+
+
+def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
+    """Accuracy, DI, DEO (and the DEO variants) of a few runs, with the paper's row for each beside it.
+
+    The paper columns come from table 3 (DI) and table 2 (DEO) for the run's method and target;
+    they are blank where the paper has no such row (e.g. a target it does not report). One row per
+    run (no averaging over seeds); ``degenerate`` marks a constant predictor in a sensitive group.
+    """
+    rows, index, datasets = [], [], set()
+    for r in results:
+        p_di = paper.panel("3", target=r.config.data.target, metric="DI")
+        p_deo = paper.panel("2", target=r.config.data.target, metric="DEO")
+        row_di = p_di.find(r.method) if p_di is not None else None
+        row_deo = p_deo.find(r.method) if p_deo is not None else None
+        if p_deo is not None:
+            datasets.add(p_deo.dataset)
+        m = r.metrics
+        rows.append({"target": r.config.data.target, "arch": r.config.arch, "PR.": nominal_ratio(r),
+                     "achieved PR.": float(r.ratio), "acc": float(r.acc), "DI": float(r.di), "DEO": float(r.deo),
+                     "DEO (max)": float(m.get("deo_max", math.nan)),
+                     "DEO (TPR only)": float(m.get("deo_tpr", math.nan)), "degenerate": bool(r.degenerate),
+                     "paper acc": row_deo.acc if row_deo is not None else math.nan,
+                     "paper DI": row_di.value if row_di is not None else math.nan,
+                     "paper DEO": row_deo.value if row_deo is not None else math.nan})
+        index.append(method_title(r.method))
+    df = pd.DataFrame(rows, index=pd.Index(index, name="method"))
+    df.attrs["title"] = "Test metrics"
+    paper_note = (f"Paper columns: tables 2 (DEO) and 3 (DI), {'/'.join(sorted(datasets))}, ResNet-18."
+                  if datasets else "The paper reports no row for these targets.")
+    df.attrs["note"] = " ".join([describe_ours(list(results)), paper_note,
+                                 "DEO = |ΔTPR| + |ΔFPR| (the paper's); "
+                                 "DEO (max) is fairlearn's equalized_odds_difference."] +
+                                (["⚠ degenerate: a constant prediction inside a sensitive group; its DI/DEO are "
+                                  "trivially fair and must not be read as fairness."]
+                                 if "degenerate" in df and df["degenerate"].any() else []))
+    return df
+
+
+def split_rates(splits: dict[str, Any], *, target: str, sensitive: str) -> pd.DataFrame:
+    """How a dataset's bias is built: per split, group sizes and P(target=1 | sensitive=g).
+
+    `splits` maps a split name to a dataset with `y` and `z` tensors (e.g. `fapkit.data.load`).
+    The gap between the two groups' positive rates is the shortcut a normally trained model learns.
+    """
+    rows = []
+    for name, ds in splits.items():
+        y, z = ds.y.reshape(-1).float(), ds.z.reshape(-1)
+        row: dict[str, Any] = {"split": name, "n": int(len(y))}
+        for g in (0, 1):
+            in_g = z == g
+            row[f"n {sensitive}={g}"] = int(in_g.sum())
+            row[f"P({target}=1 | {sensitive}={g})"] = float(y[in_g].mean()) if in_g.any() else math.nan
+        row[f"P({target}=1)"] = float(y.mean())
+        row["gap"] = row[f"P({target}=1 | {sensitive}=1)"] - row[f"P({target}=1 | {sensitive}=0)"]
+        row["DI of the labels"] = _ratio_min_max(row[f"P({target}=1 | {sensitive}=0)"],
+                                                 row[f"P({target}=1 | {sensitive}=1)"])
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("split")
+    df.attrs["title"] = f"Label rates per group: target {target}, sensitive {sensitive}"
+    df.attrs["note"] = ("gap = P(y=1|z=1) − P(y=1|z=0); 'DI of the labels' is the DI a classifier that copied "
+                        "the labels would get.")
+    return df
+
+
+def _ratio_min_max(a: float, b: float) -> float:
+    hi = max(a, b)
+    return min(a, b) / hi if hi > 0 else math.nan
+
+
+def _groups(result: Any) -> dict[int, dict[str, Any]]:
+    """Per-group rates with int keys (a run loaded from its JSON record has "0"/"1" keys)."""
+    return {int(k): v for k, v in result.metrics["groups"].items()}
+
+
+def group_confusion(result: Any) -> pd.DataFrame:
+    """Per-group confusion counts and rates of one run (z=0 and z=1 rows)."""
+    sensitive = result.config.data.sensitive
+    rows, index = [], []
+    for g, s in sorted(_groups(result).items()):
+        n_pos, n_neg = int(s["n_pos"]), int(s["n_neg"])
+        tp = round(s["tpr"] * n_pos) if n_pos else 0
+        fp = round(s["fpr"] * n_neg) if n_neg else 0
+        rows.append({"count": int(s["count"]), "TP": tp, "FN": n_pos - tp, "FP": fp, "TN": n_neg - fp,
+                     "selection rate": s["selection_rate"], "TPR": s["tpr"], "FPR": s["fpr"],
+                     "accuracy": s["accuracy"]})
+        index.append(f"{sensitive}={g}")
+    df = pd.DataFrame(rows, index=pd.Index(index, name="group"))
+    df.attrs["title"] = f"Per-group confusion, {method_title(result.method)}"
+    df.attrs["note"] = (f"Test split; target {result.config.data.target}, sensitive {sensitive}. "
+                        "DI = min/max of the selection rates; DEO = |ΔTPR| + |ΔFPR|.")
+    return df
+
+
+def layer_table(result: Any) -> pd.DataFrame:
+    """The per-layer mask report of a pruned run (`RunResult.layers`) as a DataFrame."""
+    df = pd.DataFrame(result.layers)
+    df.attrs["title"] = f"Per-layer masks, {method_title(result.method)}"
+    df.attrs["note"] = (f"Requested pruning ratio {result.config.ratio:g}; achieved {result.ratio:.4f} over "
+                        "prunable weights. Ratio = fraction of the layer's weights removed.")
+    return df
+
+
+def history_frame(result: Any) -> pd.DataFrame:
+    """The per-epoch history of a run (training losses, validation metrics, mask movement)."""
+    df = pd.DataFrame(result.history)
+    if "epoch" in df:
+        df = df.set_index("epoch")
+    df.attrs["title"] = f"Training history, {method_title(result.method)}"
+    df.attrs["note"] = "train_* are epoch means over training batches; val_* are measured on the validation split."
+    return df
+
+
+_ADVANTAGE_KEYS = (("DI", "adv_di"), ("DEO y=0", "adv_deo_y0"), ("DEO y=1", "adv_deo_y1"))
+
+
+def adversary_table(results: Sequence[Any]) -> pd.DataFrame:
+    """Was the adversarial game live? The discriminators' advantage, mean ± std over seeds.
+
+    One row per adversarial run kind (FAPrune, Adversarial Debiasing) and α. The advantage of a
+    head is H(z) − its cross-entropy in nats (per y cell for the DEO heads; see
+    `fapkit.discriminators.AdversaryMonitor`): "warm-up" is measured on the starting model's
+    predictions before the first generator step, "last epoch" during the last epoch of the game.
+    Heads that do not train at a given α are blank.
+    """
+    groups: dict[tuple[str, float], list[Any]] = {}
+    for r in results:
+        if r.method in ("faprune", "adv_debias") and r.history:
+            groups.setdefault((r.method, float(r.config.alpha)), []).append(r)
+    rows, index = [], []
+    for (method, alpha), runs in sorted(groups.items(), key=lambda kv: (METHODS.index(kv[0][0]), kv[0][1])):
+        row: dict[str, Any] = {"α": alpha, "seeds": len({r.config.seed for r in runs})}
+        for phase, history_key, prefix in (("warm-up", 0, "warmup_"), ("last epoch", -1, "train_")):
+            for label, key in _ADVANTAGE_KEYS:
+                mean, std, _ = stats.mean_std(r.history[history_key].get(prefix + key, math.nan) for r in runs)
+                row[f"{phase} {label}"], row[f"{phase} {label} std"] = mean, std
+        rows.append(row)
+        index.append(method_title(method))
+    df = pd.DataFrame(rows, index=pd.Index(index, name="method"))
+    df = df.dropna(axis=1, how="all")  # heads that never trained in these runs
+    df.attrs["title"] = "Discriminator advantage H(z) − loss (nats)"
+    df.attrs["note"] = ("Mean ± std over seeds. > 0: the head predicts z better than its base rate (the adversary is "
+                        "informative); ≤ 0 at warm-up: it found nothing to use; near 0 in the last epoch after a "
+                        "positive warm-up: the generator has hidden z from it. DEO heads per y cell, DI head overall.")
+    return df
