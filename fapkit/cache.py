@@ -40,8 +40,10 @@ class RunResult:
     model: nn.Module | None = field(repr=False, default=None)
     run_dir: str | None = None
     seconds: float = 0.0               # this stage's own compute time (parents excluded); kept in the cache
-    layers: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    layers: list[dict[str, Any]] = field(default_factory=list, repr=False)  # one record per masked layer
     valid_metrics: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole validation split
+    # weight counts behind `ratio` and `ratio_all`: prunable_weights, kept_weights, parameters, kept_parameters
+    mask_totals: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def acc(self) -> float:
@@ -68,7 +70,8 @@ class RunResult:
                 "degenerate": self.degenerate,
                 "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
                 "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
-                "history": self.history, "layers": self.layers, "valid": self.valid_metrics}
+                "history": self.history, "layers": self.layers, "mask_totals": self.mask_totals,
+                "valid": self.valid_metrics}
 
 
 def parent_of(stage: str, cfg: RunConfig) -> str | None:
@@ -144,8 +147,23 @@ def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool
     net = _load_model(cfg.arch, run_dir / MODEL) if model else None
     metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
     metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
+    layers, totals = _layers_and_totals(record)
     return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
-                     str(run_dir), record.get("seconds", 0.0), record.get("layers", []), record.get("valid", {}))
+                     str(run_dir), record.get("seconds", 0.0), layers, record.get("valid", {}), totals)
+
+
+def _layers_and_totals(record: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Per-layer records and weight totals; records written by fapkit 0.1.0 before these were kept apart
+    held the totals as two extra rows named "[prunable]" and "[all parameters]" among the layers."""
+    layers = record.get("layers", [])
+    if "mask_totals" in record:
+        return layers, record["mask_totals"]
+    rows = {row["name"]: row for row in layers if str(row.get("name", "")).startswith("[")}
+    totals = {}
+    if "[prunable]" in rows and "[all parameters]" in rows:
+        totals = {"prunable_weights": rows["[prunable]"]["n"], "kept_weights": rows["[prunable]"]["kept"],
+                  "parameters": rows["[all parameters]"]["n"], "kept_parameters": rows["[all parameters]"]["kept"]}
+    return [row for row in layers if row.get("name") not in rows], totals
 
 
 def _load_model(arch: str, path: Path) -> nn.Module:

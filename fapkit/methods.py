@@ -35,7 +35,7 @@ run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock pe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -155,19 +155,24 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     valid_metrics = evaluate(model, ctx.valid, device=ctx.device)  # for choosing settings; never the test split
     if masker is not None:
         summary = masker.summary()
-        layers = masker.report().to_dict("records")
+        layers = [asdict(record) for record in masker.report()]
         plain = masker.export()
     else:
         summary, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, [], model
     plain = plain.cpu().eval()
+    totals = {name: int(summary[name]) for name in _TOTALS if name in summary}
     result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
                        plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers],
-                       valid_metrics=valid_metrics)
+                       valid_metrics=valid_metrics, mask_totals=totals)
     elapsed = time.perf_counter() - start
     result.seconds = elapsed - (ctx.computed_seconds - parents_before)  # parents computed on the way excluded
     ctx.computed_seconds = parents_before + elapsed
     save_result(result, run_dir)
     return result
+
+
+# Masker.summary's weight counts kept with a result (the layer table's total rows).
+_TOTALS = ("prunable_weights", "kept_weights", "parameters", "kept_parameters")
 
 
 def _plain(value: Any) -> Any:

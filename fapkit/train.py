@@ -191,12 +191,12 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     keep_freed_memory()  # reuse freed tensor memory instead of page-faulting it in again
     torch.manual_seed(seed)
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
-    if masker is not None and getattr(masker, "kind", None) == "fixed":
-        masker.bind(opt)  # pruned weights stay exactly zero through momentum and weight decay
+    if masker is not None:
+        masker.bind(opt)  # fixed masks: pruned weights stay exactly zero through momentum and weight decay
     disc, disc_opt = _discriminator(stage, device)
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
     start, history = _resume(ckpt_path, stage, model, opt, disc, disc_opt)
-    initial_masks = masker.masks() if masker is not None and getattr(masker, "kind", None) == "scores" else None
+    initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
     warmup: dict[str, float] = {}
     if disc is not None and start == 0 and stage.disc_warmup > 0:
         warmup = warm_up_discriminator(model, disc, disc_opt, train_loader, stage, device)

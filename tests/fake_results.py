@@ -33,11 +33,11 @@ def fake(method: str = "faprune", *, acc: float = 0.8, di: float = 0.5, deo: flo
             h["mask_changed"] = 0.01 * h["epoch"]
     layers = [] if achieved == 0 else [
         {"name": "features.0", "shape": [16, 3, 3, 3], "n": 432, "kept": 86, "ratio": 0.8009},
-        {"name": "fc", "shape": [1, 64], "n": 64, "kept": 13, "ratio": 0.7969},
-        {"name": "[prunable]", "shape": [], "n": 496, "kept": 99, "ratio": 0.8004}]
+        {"name": "fc", "shape": [1, 64], "n": 64, "kept": 13, "ratio": 0.7969}]
+    totals = {} if achieved == 0 else {"prunable_weights": 496, "kept_weights": 99, "parameters": 600, "kept_parameters": 203}
     metrics = {"acc": acc, "di": di, "deo": deo, "deo_max": deo / 2, "deo_mean": deo / 2, "deo_tpr": deo / 2,
                "groups": groups(sel0, sel1, str_keys=str_keys)}
-    return RunResult(method, cfg, metrics, achieved, achieved * 0.9, history, layers=layers)
+    return RunResult(method, cfg, metrics, achieved, achieved * 0.9, history, layers=layers, mask_totals=totals)
 
 
 def eight(target: str = "Attractive", alpha: float = 0.0, seed: int = 0) -> list[RunResult]:

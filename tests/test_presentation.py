@@ -370,3 +370,24 @@ def test_adversary_table_averages_the_advantage_over_seeds_and_drops_heads_that_
     assert math.isnan(ours["warm-up DI"])  # the DI head does not train at α = 0
     assert table.loc["Adversarial Debiasing", "last epoch DI"] == pytest.approx(-0.01)
     assert "last epoch DEO y=1" in display.readable(table).columns
+
+
+def test_layer_table_has_the_layers_then_the_two_totals_also_for_records_of_fapkit_0_1_0(tmp_path: Path) -> None:
+    from fapkit.cache import RECORD, load_result
+    from fapkit.records import load_json, save_json
+
+    result = fake("sgdp")
+    table = run_views.layer_table(result)
+    assert list(table["name"]) == ["features.0", "fc", "[prunable]", "[all parameters]"]
+    assert table["ratio"].iloc[2] == 1 - 99 / 496 and table["ratio"].iloc[3] == (496 - 99) / 600
+    # a record written before the totals were kept apart held them as two rows among the layers
+    save_json(tmp_path / RECORD, result.summary())
+    legacy = load_json(tmp_path / RECORD)
+    legacy["layers"] += [{"name": "[prunable]", "type": "", "shape": [], "n": 496, "kept": 99, "ratio": 1 - 99 / 496},
+                         {"name": "[all parameters]", "type": "", "shape": [], "n": 600, "kept": 203,
+                          "ratio": (496 - 99) / 600}]
+    del legacy["mask_totals"]
+    save_json(tmp_path / RECORD, legacy)
+    loaded = load_result("sgdp", result.config, tmp_path, model=False)
+    assert loaded.layers == result.layers and loaded.mask_totals == result.mask_totals
+    pd.testing.assert_frame_equal(run_views.layer_table(loaded), table)

@@ -1,24 +1,37 @@
 """Pruning masks for any ``nn.Module`` with Conv2d/Linear layers, without rewriting it.
 
-* :func:`prunable_layers` -- which weights can be pruned (Conv2d/Linear ``.weight``).
-* :func:`magnitude_masks`, :func:`random_masks` -- one-shot masks (LMW and random).
+Public API:
+
+* :func:`prunable_layers` -- which weights can be pruned (Conv2d/Linear ``.weight``);
+* :func:`magnitude_masks`, :func:`random_masks` -- one-shot masks (LMW and random);
 * :func:`attach_scores` -- learnable score masks (SGDP / edge-popup, HYDRA init), the
-  "generator" of FAPrune; fast exact top-k per training step.
-* :func:`attach_fixed` -- fixed masks whose pruned weights stay exactly 0 while training.
-* :class:`Masker` -- masks, report, freeze (scores -> fixed), export, detach.
+  "generator" of FAPrune; returns a :class:`ScoreMasker`;
+* :func:`attach_fixed` -- fixed masks whose pruned weights stay exactly 0 while training;
+  returns a :class:`FixedMasker`;
+* :class:`Masker` -- masks, per-layer report, freeze (scores -> fixed), export, detach.
+
+Modules, readable first: :mod:`.topk` (pruning ratio, kept count, canonical top-k),
+:mod:`.layers` (the prunable-layer contract), :mod:`.static` (one-shot masks),
+:mod:`.reference` (what a score mask computes, and the engine interface), :mod:`.scores` and
+:mod:`.fixed` (the two kinds of mask on a layer), :mod:`.masker` (the handles). Private:
+:mod:`._fast` (the fast score engine, tested bit for bit against the reference) and
+:mod:`._torch` (every use of torch internals).
 
 The **pruning ratio** is the fraction of prunable weights *removed*; the kept count per
 layer is ``k = max(1, round((1 - ratio) * n))`` (over all selected weights for
 ``scope="global"``). Masks keep exactly ``k`` weights; ties are broken by position.
 """
 
-from ._common import check_ratio, kept_count
 from .layers import prunable_layers
-from .masker import Masker, attach_fixed, attach_scores
+from .masker import FixedMasker, LayerRecord, Masker, ScoreMasker, attach_fixed, attach_scores
 from .static import magnitude_masks, random_masks
+from .topk import check_ratio, kept_count
 
 __all__ = [
+    "FixedMasker",
+    "LayerRecord",
     "Masker",
+    "ScoreMasker",
     "attach_fixed",
     "attach_scores",
     "check_ratio",

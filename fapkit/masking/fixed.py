@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-FIXED_ATTR = "_fapkit_fixed"
+from . import _torch
+from .layers import check_unmasked, clear_mask_state, mask_state, set_mask_state
+
 MASK_BUFFER = "weight_mask"
 
 
@@ -42,22 +44,22 @@ class FixedState:
         return getattr(self.layer, MASK_BUFFER)
 
     def pruned_positions(self) -> torch.Tensor:
-        m = self.mask()
-        mask_key = (m._version, m.data_ptr())
+        mask_key = _torch.version_key(self.mask())
         if self.pruned is None or mask_key != self.mask_key:
-            self.pruned = ~m
+            self.pruned = ~self.mask()
             self.mask_key = mask_key
         return self.pruned
 
     def enforce(self) -> None:
         """Zero the pruned weights if the weight or mask changed since the last call."""
-        w, m = self.layer.weight, self.mask()
-        key = (w._version, w.data_ptr(), m._version, m.data_ptr())
-        if key == self.key:
+        if self.current_key() == self.key:
             return
         with torch.no_grad():
-            w.masked_fill_(self.pruned_positions(), 0.0)
-        self.key = (w._version, w.data_ptr(), m._version, m.data_ptr())
+            self.layer.weight.masked_fill_(self.pruned_positions(), 0.0)
+        self.key = self.current_key()  # the fill itself bumped the weight's version
+
+    def current_key(self) -> tuple:
+        return _torch.version_key(self.layer.weight) + _torch.version_key(self.mask())
 
     def mask_grad(self) -> None:
         g = self.layer.weight.grad
@@ -66,13 +68,12 @@ class FixedState:
 
 
 def _enforce_before_forward(module: nn.Module, args) -> None:
-    getattr(module, FIXED_ATTR).enforce()
+    mask_state(module).enforce()
 
 
 def install(layer: nn.Module, name: str, mask: torch.Tensor) -> FixedState:
     """Register ``weight_mask`` on ``layer``, zero its pruned weights, hook its forward."""
-    if hasattr(layer, FIXED_ATTR) or hasattr(layer, "_fapkit_scores"):
-        raise ValueError(f"layer {name!r} is already masked; detach the old masker first")
+    check_unmasked(layer, name)
     w = layer.weight
     if tuple(mask.shape) != tuple(w.shape):
         raise ValueError(f"mask for {name!r} has shape {tuple(mask.shape)}, weight {tuple(w.shape)}")
@@ -80,24 +81,22 @@ def install(layer: nn.Module, name: str, mask: torch.Tensor) -> FixedState:
         raise TypeError(f"mask for {name!r} must be a bool tensor, got {mask.dtype}")
     layer.register_buffer(MASK_BUFFER, mask.detach().to(w.device).clone())
     state = FixedState(name, layer)
-    setattr(layer, FIXED_ATTR, state)
+    set_mask_state(layer, state)
     state.hook_id = layer.register_forward_pre_hook(_enforce_before_forward).id
     state.enforce()
     return state
 
 
 def strip(layer: nn.Module, hook_id: int) -> None:
-    """Remove buffer, hook and state from ``layer`` (its weights are left as they are)."""
-    # torch keeps pre-hook bookkeeping in several dicts, not all present in every version
-    for attr in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_pre_hooks_always_called"):
-        getattr(layer, attr, {}).pop(hook_id, None)
-    layer._buffers.pop(MASK_BUFFER, None)
-    if FIXED_ATTR in layer.__dict__:
-        delattr(layer, FIXED_ATTR)
+    """Remove buffer, hook and state from ``layer`` (a masked layer or a copy of one; its
+    weights are left as they are)."""
+    _torch.remove_forward_pre_hook(layer, hook_id)
+    _torch.remove_buffer(layer, MASK_BUFFER)
+    clear_mask_state(layer)
 
 
 def uninstall(layer: nn.Module) -> None:
     """Undo :func:`install` after a last :meth:`FixedState.enforce`."""
-    state: FixedState = getattr(layer, FIXED_ATTR)
+    state: FixedState = mask_state(layer)
     state.enforce()
     strip(layer, state.hook_id)

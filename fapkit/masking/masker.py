@@ -18,15 +18,28 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import pandas as pd
 import torch
 from torch import nn
 
 from . import fixed, scores
-from ._common import Scope, check_ratio, check_scope, kept_count, resolve_layers
-from .engine import ScoreEngine, Slot
+from ._fast.engine import FastEngine
+from .layers import mask_state, resolve_layers
+from .reference import ReferenceEngine, ScoreEngine
+from .topk import Scope, check_ratio, check_scope, kept_count
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One row of :meth:`Masker.report`: a masked layer and how much of it is pruned."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...]
+    n: int
+    kept: int
+    ratio: float  # fraction removed
 
 
 @dataclass(eq=False)
@@ -35,17 +48,34 @@ class Masker:
 
     ``ratio`` is the requested pruning ratio (fraction of prunable weights removed), or for
     masks given to :func:`attach_fixed` the ratio they realise; ``scope`` is ``"layer"``,
-    ``"global"`` or ``"given"``; ``kind`` is ``"scores"`` or ``"fixed"``.
+    ``"global"`` or ``"given"``. The two kinds are :class:`ScoreMasker` (the mask is learned)
+    and :class:`FixedMasker` (the mask is fixed, the kept weights train).
     """
+
+    kind: ClassVar[str]
+    learns_mask: ClassVar[bool]  # True if the mask changes while training (score masks)
 
     model: nn.Module = field(repr=False)
     layers: dict[str, nn.Module] = field(repr=False)
     ratio: float
     scope: str
-    kind: Literal["scores", "fixed"]
-    engine: ScoreEngine | None = field(default=None, repr=False)
-    _hooks: list[Any] = field(default_factory=list, repr=False)
     _active: bool = field(default=True, repr=False)
+
+    # ------------------------------------------------------------------ what a kind provides
+    def _layer_mask(self, layer: nn.Module) -> torch.Tensor:
+        """The mask in force on ``layer``, shaped like its weight (may be a view)."""
+        raise NotImplementedError
+
+    def _strip_copy(self, original: nn.Module, twin: nn.Module) -> None:
+        """Remove the masking from ``twin``, a deep copy of the masked layer ``original``."""
+        raise NotImplementedError
+
+    def _uninstall(self, layer: nn.Module, *, apply_mask: bool) -> None:
+        raise NotImplementedError
+
+    def _unshared(self, layer: nn.Module) -> list[Any]:
+        """Objects of ``layer`` that a plain copy must not duplicate (masking state)."""
+        return [mask_state(layer)]
 
     # ------------------------------------------------------------------ masks
     def _check_active(self) -> None:
@@ -55,106 +85,41 @@ class Masker:
     def masks(self) -> dict[str, torch.Tensor]:
         """Current masks (``True`` = kept), shaped like the weights; copies, not views."""
         self._check_active()
-        out = {}
-        for name, layer in self.layers.items():
-            if self.kind == "scores":
-                slot: Slot = getattr(layer, scores.STATE_ATTR)
-                slot.engine.sync()
-                out[name] = slot.current_mask().view(layer.weight.shape).clone()
-            else:
-                out[name] = getattr(layer, fixed.MASK_BUFFER).clone()
-        return out
+        return {name: self._layer_mask(layer).clone() for name, layer in self.layers.items()}
 
     def score_parameters(self) -> list[nn.Parameter]:
         """The score parameters (empty for fixed masks): give these to the mask optimizer."""
         self._check_active()
-        if self.kind != "scores":
-            return []
-        return [layer.scores for layer in self.layers.values()]
+        return []
 
     def invalidate(self) -> None:
         """Recompute everything at the next forward; needed only after ``.data`` edits."""
         self._check_active()
-        if self.engine is not None:
-            self.engine.invalidate()
-        for layer in self.layers.values():
-            state = getattr(layer, fixed.FIXED_ATTR, None)
-            if state is not None:
-                state.key = ()
 
-    # ------------------------------------------------------------------ training glue
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
-        """Fixed masks: mask gradients before and re-zero pruned weights after every step.
-
-        For score masks the weights are frozen, so there is nothing to keep in line; the
-        call is accepted and does nothing.
-        """
+        """Keep the masking in line with ``optimizer``'s steps (fixed masks; a no-op for scores)."""
         self._check_active()
-        if self.kind != "fixed":
-            return
-        states = [getattr(layer, fixed.FIXED_ATTR) for layer in self.layers.values()]
-
-        def before_step(opt, args, kwargs) -> None:
-            for state in states:
-                state.mask_grad()
-
-        def after_step(opt, args, kwargs) -> None:
-            for state in states:
-                state.enforce()
-
-        self._hooks.append(optimizer.register_step_pre_hook(before_step))
-        self._hooks.append(optimizer.register_step_post_hook(after_step))
 
     def freeze(self) -> Masker:
-        """Score masks -> fixed masks of the current selection; weights become trainable.
-
-        Returns the new fixed :class:`Masker`; this one becomes inactive.
-        """
+        """Fixed masks of the current selection, trainable weights (see :meth:`ScoreMasker.freeze`)."""
         self._check_active()
-        if self.kind != "scores":
-            return self
-        current = self.masks()
-        self._remove(apply_mask=False)
-        for layer in self.layers.values():
-            layer.weight.requires_grad_(True)
-        frozen = attach_fixed(self.model, current)
-        frozen.ratio, frozen.scope = self.ratio, self.scope
-        return frozen
+        return self
 
     # ------------------------------------------------------------------ reporting
-    def report(self) -> pd.DataFrame:
-        """Per-layer table (name, type, shape, n, kept, ratio) plus two summary rows.
-
-        ``ratio`` is the fraction removed. The row ``[prunable]`` sums the masked layers;
-        the row ``[all parameters]`` counts every model parameter (biases, norm layers,
-        unmasked layers; scores excluded), so its ratio is smaller.
-        """
-        rows = []
+    def report(self) -> list[LayerRecord]:
+        """One record per masked layer: name, type, shape, weights ``n``, ``kept``, ratio removed."""
+        records = []
         for name, mask in self.masks().items():
             n, kept = mask.numel(), int(mask.sum())
-            rows.append(
-                {
-                    "name": name,
-                    "type": type(self.layers[name]).__name__,
-                    "shape": tuple(mask.shape),
-                    "n": n,
-                    "kept": kept,
-                    "ratio": 1 - kept / n,
-                }
-            )
-        s = self.summary()
-        rows.append(
-            {"name": "[prunable]", "type": "", "shape": (), "n": s["prunable_weights"],
-             "kept": s["kept_weights"], "ratio": s["ratio_prunable"]}
-        )
-        rows.append(
-            {"name": "[all parameters]", "type": "", "shape": (), "n": s["parameters"],
-             "kept": s["kept_parameters"], "ratio": s["ratio_all"]}
-        )
-        return pd.DataFrame(rows)
+            records.append(LayerRecord(name, type(self.layers[name]).__name__, tuple(mask.shape), n, kept, 1 - kept / n))
+        return records
 
     def summary(self) -> dict[str, Any]:
-        """Totals: pruning ratio over prunable weights and over all parameters."""
+        """Totals: pruning ratio over prunable weights and over all parameters.
+
+        ``ratio_prunable`` sums the masked layers; ``ratio_all`` counts every model parameter
+        (biases, norm layers, unmasked layers; scores excluded), so it is smaller.
+        """
         masks = self.masks()
         n = sum(m.numel() for m in masks.values())
         kept = sum(int(m.sum()) for m in masks.values())
@@ -181,26 +146,12 @@ class Masker:
         architecture (e.g. ``torchvision.models.resnet18(num_classes=1)``).
         """
         current = self.masks()
-        # deepcopy would duplicate the per-layer buffers; map them to None instead and strip
-        memo: dict[int, Any] = {}
-        for layer in self.layers.values():
-            if self.kind == "scores":
-                slot = getattr(layer, scores.STATE_ATTR)
-                for obj in (slot, layer.scores, layer.__dict__["forward"]):
-                    memo[id(obj)] = None
-            else:
-                memo[id(getattr(layer, fixed.FIXED_ATTR))] = None
+        # deepcopy would duplicate the masking state; map it to None instead and strip it
+        memo: dict[int, Any] = {id(obj): None for layer in self.layers.values() for obj in self._unshared(layer)}
         plain = copy.deepcopy(self.model, memo)
         for name, layer in self.layers.items():
             twin = plain.get_submodule(name)
-            if self.kind == "scores":
-                slot = getattr(layer, scores.STATE_ATTR)
-                del twin._parameters["scores"]
-                del twin.forward
-                delattr(twin, scores.STATE_ATTR)
-                twin.weight.requires_grad_(slot.weight_requires_grad)
-            else:
-                fixed.strip(twin, getattr(layer, fixed.FIXED_ATTR).hook_id)
+            self._strip_copy(layer, twin)
             with torch.no_grad():
                 twin.weight.mul_(current[name].to(twin.weight.device))
         return plain
@@ -212,15 +163,105 @@ class Masker:
         return self.model
 
     def _remove(self, *, apply_mask: bool) -> None:
+        for layer in self.layers.values():
+            self._uninstall(layer, apply_mask=apply_mask)
+        self._active = False
+
+
+@dataclass(eq=False)
+class ScoreMasker(Masker):
+    """Learned masks: top-k of per-weight scores, weights frozen (see :mod:`.reference`)."""
+
+    kind: ClassVar[str] = "scores"
+    learns_mask: ClassVar[bool] = True
+
+    engine: ScoreEngine | None = field(default=None, repr=False)
+
+    def _layer_mask(self, layer: nn.Module) -> torch.Tensor:
+        slot = mask_state(layer)
+        slot.engine.sync()
+        return slot.current_mask().view(layer.weight.shape)
+
+    def score_parameters(self) -> list[nn.Parameter]:
+        self._check_active()
+        return [layer.scores for layer in self.layers.values()]
+
+    def invalidate(self) -> None:
+        self._check_active()
+        self.engine.invalidate()
+
+    def freeze(self) -> Masker:
+        """Score masks -> fixed masks of the current selection; weights become trainable.
+
+        Returns the new :class:`FixedMasker`; this one becomes inactive.
+        """
+        self._check_active()
+        current = self.masks()
+        self._remove(apply_mask=False)
+        for layer in self.layers.values():
+            layer.weight.requires_grad_(True)
+        frozen = attach_fixed(self.model, current)
+        frozen.ratio, frozen.scope = self.ratio, self.scope
+        return frozen
+
+    def _unshared(self, layer: nn.Module) -> list[Any]:
+        return [mask_state(layer), layer.scores, layer.__dict__["forward"]]
+
+    def _strip_copy(self, original: nn.Module, twin: nn.Module) -> None:
+        scores.strip(twin)
+        twin.weight.requires_grad_(mask_state(original).weight_requires_grad)
+
+    def _uninstall(self, layer: nn.Module, *, apply_mask: bool) -> None:
+        scores.uninstall(layer, apply_mask=apply_mask)
+
+
+@dataclass(eq=False)
+class FixedMasker(Masker):
+    """Fixed masks: pruned weights stay exactly zero while the kept ones train (see :mod:`.fixed`)."""
+
+    kind: ClassVar[str] = "fixed"
+    learns_mask: ClassVar[bool] = False
+
+    _hooks: list[Any] = field(default_factory=list, repr=False)
+
+    def _layer_mask(self, layer: nn.Module) -> torch.Tensor:
+        return mask_state(layer).mask()
+
+    def invalidate(self) -> None:
+        self._check_active()
+        for layer in self.layers.values():
+            mask_state(layer).key = ()
+
+    def bind(self, optimizer: torch.optim.Optimizer) -> None:
+        """Mask gradients before and re-zero pruned weights after every step of ``optimizer``."""
+        self._check_active()
+        states = [mask_state(layer) for layer in self.layers.values()]
+
+        def before_step(opt, args, kwargs) -> None:
+            for state in states:
+                state.mask_grad()
+
+        def after_step(opt, args, kwargs) -> None:
+            for state in states:
+                state.enforce()
+
+        self._hooks.append(optimizer.register_step_pre_hook(before_step))
+        self._hooks.append(optimizer.register_step_post_hook(after_step))
+
+    def _strip_copy(self, original: nn.Module, twin: nn.Module) -> None:
+        fixed.strip(twin, mask_state(original).hook_id)
+
+    def _uninstall(self, layer: nn.Module, *, apply_mask: bool) -> None:
+        fixed.uninstall(layer)
+
+    def _remove(self, *, apply_mask: bool) -> None:
         for handle in self._hooks:
             handle.remove()
         self._hooks.clear()
-        for layer in self.layers.values():
-            if self.kind == "scores":
-                scores.uninstall(layer, apply_mask=apply_mask)
-            else:
-                fixed.uninstall(layer)
-        self._active = False
+        super()._remove(apply_mask=apply_mask)
+
+
+_ENGINES = {"fast": FastEngine, "reference": ReferenceEngine}
 
 
 def attach_scores(
@@ -231,17 +272,21 @@ def attach_scores(
     scope: Scope = "layer",
     seed: int = 0,
     layers: Mapping[str, nn.Module] | Iterable[str] | None = None,
-) -> Masker:
+    engine: Literal["fast", "reference"] = "fast",
+) -> ScoreMasker:
     """Give every prunable weight a learnable score and mask the forward by top-k(|s|).
 
     ``init="magnitude"``: HYDRA scores ``s = W / max|W|`` (max per layer for
     ``scope="layer"``, over all masked layers for ``scope="global"``), so before any step
     the mask equals :func:`magnitude_masks` with the same ratio and scope. ``init="random"``:
     kaiming-uniform scores drawn from ``seed``. Weights are frozen; every other parameter is
-    left as it is (the caller decides what trains). See :mod:`fapkit.masking.scores`.
+    left as it is (the caller decides what trains). See :mod:`fapkit.masking.reference`.
+    ``engine="reference"`` computes the same masks the plain, slow way (for checking).
     """
     ratio = check_ratio(ratio)
     scope = check_scope(scope)
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {sorted(_ENGINES)}, got {engine!r}")
     chosen = resolve_layers(model, layers)
     for name, layer in chosen.items():
         scores.check_free(layer, name)
@@ -249,16 +294,16 @@ def attach_scores(
     peak = None
     if scope == "global":  # one scale for all layers: step 0 = global magnitude pruning
         peak = max(float(layer.weight.detach().abs().max()) for layer in chosen.values())
-    engine = ScoreEngine(scope)
+    masks = _ENGINES[engine](scope)
     for name, layer in chosen.items():
-        slot = engine.add(name, layer)
+        slot = masks.add(name, layer)
         scores.install(layer, slot, scores.init_scores(layer.weight, init, gen, peak))
-    engine.allocate(lambda n: kept_count(n, ratio))
-    engine.link()  # the score parameters become views of the engine's score arena
-    return Masker(model, chosen, ratio, scope, "scores", engine)
+    masks.allocate(lambda n: kept_count(n, ratio))
+    masks.link()  # the fast engine: the score parameters become views of its score arena
+    return ScoreMasker(model, chosen, ratio, scope, engine=masks)
 
 
-def attach_fixed(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Masker:
+def attach_fixed(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> FixedMasker:
     """Apply fixed bool ``masks`` (``{layer name: mask}``, True = kept) to ``model``.
 
     Pruned weights are set to 0 now and kept at exactly 0 (see :mod:`fapkit.masking.fixed`);
@@ -269,4 +314,4 @@ def attach_fixed(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Masker:
         fixed.install(layer, name, masks[name])
     n = sum(masks[name].numel() for name in chosen)
     kept = sum(int(masks[name].sum()) for name in chosen)
-    return Masker(model, chosen, 1 - kept / n, "given", "fixed")
+    return FixedMasker(model, chosen, 1 - kept / n, "given")

@@ -1,16 +1,13 @@
-"""Learnable score masks (SGDP / edge-popup, Ramanujan et al. 2020; HYDRA init).
+"""Score masks on a layer: learnable scores, masked forward, straight-through backward.
 
-Every prunable weight ``W`` gets a score ``s`` (``layer.scores``, an ``nn.Parameter`` of
-the weight's shape). The layer computes with ``W ⊙ m`` where ``m`` keeps the ``k`` largest
-``|s|`` of the layer (``scope="layer"``) or of all masked layers (``scope="global"``).
-The backward pass is straight-through: the top-k step is treated as the identity, so
-``grad_s = grad_Weff ⊙ W ⊙ sign(s)`` -- the chain rule through ``|s|``, what edge-popup and
-HYDRA get from autograd with ``GetSubnet.apply(scores.abs())`` -- except that ``sign(0)``
-is taken as +1 so that a zero score still learns. Weights are frozen
-(``requires_grad=False``); if the caller unfreezes them they receive ``grad_Weff ⊙ m``.
+Every prunable weight ``W`` gets a score ``s`` (``layer.scores``, an ``nn.Parameter`` of the
+weight's shape) and the layer computes with ``W ⊙ m``, ``m`` the top-k of ``|s|``; see
+:mod:`.reference` for the definition and the gradients. Weights are frozen
+(``requires_grad=False``); if the caller unfreezes them they receive ``∂L/∂(W ⊙ m) ⊙ m``.
 
-This module holds the layer-facing part (autograd function, forward, install/uninstall,
-score initialisation); :mod:`.engine` computes masks and effective weights.
+This module is the layer-facing part (autograd function, forward, install/uninstall, score
+initialisation); an engine (:mod:`.reference`, or the fast one in :mod:`._fast`) computes the
+masks and effective weights for all layers of a model.
 """
 
 from __future__ import annotations
@@ -19,19 +16,18 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .engine import Slot
-
-STATE_ATTR = "_fapkit_scores"
+from . import _torch
+from .layers import check_unmasked, clear_mask_state, mask_state, set_mask_state
+from .reference import ScoreSlot
 
 
 class _MaskedWeight(torch.autograd.Function):
     """``W ⊙ topk(|s|)`` forward, straight-through backward ``grad ⊙ W ⊙ sign(s)``."""
 
     @staticmethod
-    def forward(ctx, scores, weight, slot: Slot):  # type: ignore[override]
+    def forward(ctx, scores, weight, slot: ScoreSlot):  # type: ignore[override]
         slot.engine.sync(slot)
         ctx.slot = slot
         # a fresh view per call: autograd's version check then catches an old graph
@@ -40,7 +36,7 @@ class _MaskedWeight(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        slot: Slot = ctx.slot
+        slot: ScoreSlot = ctx.slot
         grad_w = None
         if ctx.needs_input_grad[1]:
             grad_w = grad * slot.current_mask().view_as(grad)
@@ -56,28 +52,10 @@ class _MaskedWeight(torch.autograd.Function):
         return grad_s, grad_w, None
 
 
-def call_with_weight(layer: nn.Module, weight: torch.Tensor, args, kwargs):
-    """Run ``layer``'s own forward computation with ``weight`` in place of ``layer.weight``."""
-    cls_forward = type(layer).forward
-    if cls_forward is nn.Conv2d.forward and len(args) == 1 and not kwargs:
-        return layer._conv_forward(args[0], weight, layer.bias)
-    if cls_forward is nn.Linear.forward and len(args) == 1 and not kwargs:
-        return F.linear(args[0], weight, layer.bias)
-    # a subclass with its own forward: swap the tensor in for the duration of the call
-    params = layer._parameters
-    original = params["weight"]
-    params["weight"] = weight
-    try:
-        return cls_forward(layer, *args, **kwargs)
-    finally:
-        params["weight"] = original
-
-
 def masked_forward(layer: nn.Module, *args, **kwargs):
     """Forward installed on a score-masked layer (bound with functools.partial)."""
-    slot: Slot = getattr(layer, STATE_ATTR)
-    weight = _MaskedWeight.apply(layer.scores, layer.weight, slot)
-    return call_with_weight(layer, weight, args, kwargs)
+    weight = _MaskedWeight.apply(layer.scores, layer.weight, mask_state(layer))
+    return _torch.call_with_weight(layer, weight, args, kwargs)
 
 
 def power_of_two_at_least(x: float) -> float:
@@ -110,30 +88,34 @@ def init_scores(
     raise ValueError(f"init must be 'magnitude' or 'random', got {init!r}")
 
 
-def install(layer: nn.Module, slot: Slot, scores: torch.Tensor) -> None:
-    """Give ``layer`` a ``scores`` parameter, freeze its weight and mask its forward."""
+def install(layer: nn.Module, slot: ScoreSlot, scores: torch.Tensor) -> None:
+    """Give ``layer`` a ``scores`` parameter, freeze its weight and mask its forward (after :func:`check_free`)."""
     layer.register_parameter("scores", nn.Parameter(scores))
     layer.weight.requires_grad_(False)
-    setattr(layer, STATE_ATTR, slot)
+    set_mask_state(layer, slot)
     layer.forward = functools.partial(masked_forward, layer)
 
 
 def check_free(layer: nn.Module, name: str) -> None:
-    """Refuse to mask a layer twice."""
-    if hasattr(layer, STATE_ATTR) or hasattr(layer, "_fapkit_fixed"):
-        raise ValueError(f"layer {name!r} is already masked; detach the old masker first")
-    if "scores" in layer._parameters:
+    """Refuse to mask a layer twice or to hide a parameter of the user's called ``scores``."""
+    check_unmasked(layer, name)
+    if _torch.has_parameter(layer, "scores"):
         raise ValueError(f"layer {name!r} already has a parameter called 'scores'")
+
+
+def strip(layer: nn.Module) -> None:
+    """Remove scores, masked forward and slot from ``layer`` (a masked layer or a copy of one)."""
+    _torch.remove_parameter(layer, "scores")
+    del layer.forward  # the instance attribute: the class's forward shows again
+    clear_mask_state(layer)
 
 
 def uninstall(layer: nn.Module, *, apply_mask: bool) -> None:
     """Undo :func:`install`; with ``apply_mask`` the weight becomes ``W ⊙ m`` in place."""
-    slot: Slot = getattr(layer, STATE_ATTR)
+    slot: ScoreSlot = mask_state(layer)
     if apply_mask:
         slot.engine.sync()
         with torch.no_grad():
             layer.weight.mul_(slot.current_mask().view(layer.weight.shape))
     layer.weight.requires_grad_(slot.weight_requires_grad)
-    del layer._parameters["scores"]
-    del layer.forward
-    delattr(layer, STATE_ATTR)
+    strip(layer)

@@ -2,7 +2,7 @@
 
 Both return ``{layer name: BoolTensor shaped like the weight}`` with ``True`` = kept, and
 keep exactly ``k`` weights per layer (``scope="layer"``) or over all selected layers
-(``scope="global"``); ties are broken by position (see :func:`exact_topk_masks`).
+(``scope="global"``); ties are broken by position (see :func:`.topk.exact_topk_masks`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from ._common import Scope, check_ratio, check_scope, exact_topk_masks, kept_count, resolve_layers
+from .layers import resolve_layers
+from .topk import Scope, check_ratio, check_scope, exact_topk_masks, kept_count
 
 
 def masks_from_values(

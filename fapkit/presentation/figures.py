@@ -332,33 +332,16 @@ def group_rates_figure(results: Any, *, path: str | Path | None = "figures/group
     return _save(fig, path)
 
 
-def _layer_columns(rows: Sequence[dict[str, Any]]) -> tuple[str, str | None, str | None]:
-    """Find the layer-name column and either a pruned-fraction column or kept/total counts."""
-    keys = set().union(*(row.keys() for row in rows)) if rows else set()
-    name = next((k for k in ("layer", "name", "module") if k in keys), None)
-    if name is None:
-        raise ValueError(f"layer report has no layer-name column; columns: {sorted(keys)}")
-    frac = next((k for k in ("ratio", "pruned_fraction", "sparsity", "pruned") if k in keys), None)
-    kept = next((k for k in ("kept", "keep", "n_kept") if k in keys), None)
-    return name, frac, kept
-
-
 def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/layer_sparsity.png") -> Figure:
-    """Fraction of weights removed in each prunable layer, from `RunResult.layers`."""
-    # Skip the summary rows ("[prunable]", "[all parameters]") that the masker appends to its report.
-    rows = [row for row in result.layers if not str(row.get("name", row.get("layer", ""))).startswith("[")]
+    """Fraction of weights removed in each prunable layer, from `RunResult.layers` (`fapkit.masking.LayerRecord`)."""
+    rows = result.layers
     if not rows:
         raise ValueError(f"{result.method} has no per-layer mask report (dense methods prune nothing)")
-    name_key, frac_key, kept_key = _layer_columns(rows)
-    names = [str(row[name_key]) for row in rows]
-    if frac_key is not None:
-        fracs = [float(row[frac_key]) for row in rows]
-    else:
-        total_key = next(k for k in ("numel", "total", "n_weights", "size") if k in rows[0])
-        fracs = [1.0 - float(row[kept_key]) / float(row[total_key]) for row in rows]  # type: ignore[index]
-    sizes = [float(row["n"]) for row in rows] if "n" in rows[0] else None
-    fig = _new_figure(10 if sizes else 7, 0.22 * len(rows) + 1.6)
-    axes = fig.subplots(1, 2 if sizes else 1, squeeze=False, sharey=True)[0]
+    names = [str(row["name"]) for row in rows]
+    fracs = [float(row["ratio"]) for row in rows]
+    sizes = [float(row["n"]) for row in rows]
+    fig = _new_figure(10, 0.22 * len(rows) + 1.6)
+    axes = fig.subplots(1, 2, squeeze=False, sharey=True)[0]
     ax = axes[0]
     ax.barh(range(len(rows)), fracs, color=METHOD_COLORS.get(result.method, "grey"))
     ax.set_yticks(range(len(rows)), names, fontsize=7)
@@ -370,15 +353,15 @@ def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/lay
     ax.set_title(f"{method_title(result.method)}: per-layer sparsity "
                  f"(achieved {float(result.ratio):.3f})", fontsize=10)
     _style(ax)
-    if sizes:  # where the remaining weights are: the deep, wide layers hold most of them
-        kept = [n * (1.0 - f) for n, f in zip(sizes, fracs)]
-        axes[1].barh(range(len(rows)), sizes, color="lightgrey", label="weights")
-        axes[1].barh(range(len(rows)), kept, color=METHOD_COLORS.get(result.method, "grey"), label="kept")
-        axes[1].set_xscale("log")
-        axes[1].xaxis.set_minor_formatter(NullFormatter())
-        axes[1].set_xlabel("number of weights (log scale)")
-        axes[1].legend(fontsize=7, loc="lower right")
-        _style(axes[1])
+    # where the remaining weights are: the deep, wide layers hold most of them
+    kept = [n * (1.0 - f) for n, f in zip(sizes, fracs)]
+    axes[1].barh(range(len(rows)), sizes, color="lightgrey", label="weights")
+    axes[1].barh(range(len(rows)), kept, color=METHOD_COLORS.get(result.method, "grey"), label="kept")
+    axes[1].set_xscale("log")
+    axes[1].xaxis.set_minor_formatter(NullFormatter())
+    axes[1].set_xlabel("number of weights (log scale)")
+    axes[1].legend(fontsize=7, loc="lower right")
+    _style(axes[1])
     return _save(fig, path)
 
 

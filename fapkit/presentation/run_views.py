@@ -113,9 +113,24 @@ def group_confusion(result: Any) -> pd.DataFrame:
     return df
 
 
+_LAYER_COLUMNS = ("name", "type", "shape", "n", "kept", "ratio")  # fapkit.masking.LayerRecord's fields
+
+
 def layer_table(result: Any) -> pd.DataFrame:
-    """The per-layer mask report of a pruned run (`RunResult.layers`) as a DataFrame."""
-    df = pd.DataFrame(result.layers)
+    """The per-layer mask report of a pruned run (`RunResult.layers`), with two total rows.
+
+    ``[prunable]`` sums the masked layers; ``[all parameters]`` counts every parameter of the model
+    (biases, norm layers, unmasked layers), so its ratio is smaller (from `RunResult.mask_totals`).
+    """
+    rows = list(result.layers)
+    totals = result.mask_totals
+    if totals:
+        n, kept, total = totals["prunable_weights"], totals["kept_weights"], totals["parameters"]
+        rows += [{"name": "[prunable]", "type": "", "shape": [], "n": n, "kept": kept, "ratio": 1 - kept / n},
+                 {"name": "[all parameters]", "type": "", "shape": [], "n": total, "kept": totals["kept_parameters"],
+                  "ratio": (n - kept) / total}]
+    df = pd.DataFrame(rows)
+    df = df[[c for c in _LAYER_COLUMNS if c in df.columns]]  # a record read back from JSON has its keys sorted
     df.attrs["title"] = f"Per-layer masks, {method_title(result.method)}"
     df.attrs["note"] = (f"Requested pruning ratio {result.config.ratio:g}; achieved {result.ratio:.4f} over "
                         "prunable weights. Ratio = fraction of the layer's weights removed.")

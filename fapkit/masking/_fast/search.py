@@ -10,10 +10,10 @@ whole dense training step, so :class:`BandSearch` exploits that scores change sl
    the new k-th value lies in the band; otherwise :meth:`BandSearch.check` moves and widens
    the band and the caller counts again (rare: the k-th value moves far less per step
    than the single values do).
-2. **Settle** (done by the caller, :mod:`.scores`). Only the ``k - c_hi`` largest band
+2. **Settle** (done by the caller, :mod:`.engine`). Only the ``k - c_hi`` largest band
    members are kept: a stable sort of a few thousand gathered values, so values equal to
    the threshold are kept in position order (layer order, then flat index), which makes
-   the result equal to :func:`~fapkit.masking._common.exact_topk_masks` bit for bit.
+   the result equal to :func:`~fapkit.masking.topk.exact_topk_masks` bit for bit.
 3. **Adapt.** The band is centred on the last threshold plus its smoothed drift, and its
    width follows how far off that prediction was.
 

@@ -1,7 +1,8 @@
-"""The per-step machinery of score masks: exact top-k masks and effective weights, fast.
+"""The fast score engine: exact top-k masks and effective weights, updated incrementally.
 
-:class:`ScoreEngine` serves all score-masked layers of one model. Everything lives in flat
-"arena" tensors with one 64-aligned segment per layer:
+:class:`FastEngine` implements :class:`~fapkit.masking.reference.ScoreEngine` for all
+score-masked layers of one model, with the same results as the reference engine. Everything
+lives in flat "arena" tensors with one 64-aligned segment per layer:
 
 * ``s`` -- the scores themselves: each ``layer.scores`` parameter is a view of its segment
   (re-linked automatically if a parameter is replaced, e.g. after ``model.to(...)`` or a
@@ -14,7 +15,7 @@
 One sync (after the scores changed, i.e. once per optimizer step):
 
 1. **Sweep** -- a single streaming pass over ``s`` in cache-sized chunks: ``|s|``, the
-   count of values above each group's band (:class:`~fapkit.masking.threshold.BandSearch`),
+   count of values above each group's band (:class:`~fapkit.masking._fast.search.BandSearch`),
    ``fresh = |s| >= lo``, the ``|s| > hi`` flags and ``s < 0``. Temporaries are float
    (comparisons into float are ~3x faster than into bool on CPU; float -> bool copies are
    cheap) and stay in a chunk-sized workspace; only bool flags reach memory.
@@ -23,7 +24,7 @@ One sync (after the scores changed, i.e. once per optimizer step):
    sign may have flipped; one sparse scan at the end finds them.
 3. **Settle** -- per group keep the ``k - c_hi`` largest band members (a stable sort of a
    few thousand values: ties go to the lower position, exactly like
-   :func:`~fapkit.masking._common.exact_topk_masks`).
+   :func:`~fapkit.masking.topk.exact_topk_masks`).
 4. **Apply** -- rewrite ``weff``/``wsign`` at the candidate positions only. ``W`` itself is
    recovered from ``wsign`` and the old sign, so no copy of the weights is kept.
 
@@ -40,8 +41,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._common import exact_topk_masks, sparse_nonzero
-from .threshold import BandSearch
+from .. import _torch
+from ..topk import exact_topk_masks
+from .bits import sparse_nonzero
+from .search import BandSearch
 
 CHUNK = 1 << 20  # elements per streaming chunk: the float temporaries stay in L3
 ALIGN = 64  # segment alignment (elements): int64 word views and cache lines
@@ -52,11 +55,12 @@ BLOCK = 1 << 21  # flags are combined every ~BLOCK elements, while they are stil
 def _padded(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
+
 @dataclass(eq=False)
 class Slot:
     """One masked layer: its segment in the arenas and its change-detection keys."""
 
-    engine: ScoreEngine = field(repr=False)
+    engine: FastEngine = field(repr=False)
     name: str
     layer: nn.Module = field(repr=False)
     offset: int
@@ -72,8 +76,7 @@ class Slot:
     def current_key(self) -> tuple[int, int, int, int]:
         # (version counter, storage address) of scores and weight: notices optimizer
         # steps, load_state_dict, and .data replaced by another tensor
-        s, w = self.layer.scores, self.layer.weight
-        return s._version, s.data_ptr(), w._version, w.data_ptr()
+        return _torch.version_key(self.layer.scores) + _torch.version_key(self.layer.weight)
 
     def effective_weight(self) -> torch.Tensor:
         return self.engine.weff[self.segment].view(self.layer.weight.shape)
@@ -105,7 +108,7 @@ class Run:
 
 
 @dataclass(eq=False)
-class ScoreEngine:
+class FastEngine:
     """Masks and effective weights of all score-masked layers of one model."""
 
     scope: str
@@ -133,15 +136,13 @@ class ScoreEngine:
         """
         if self.scope == "global":
             members = [list(range(len(self.slots)))]
-            order = self.slots
         else:
             members = [[i] for i in range(len(self.slots))]
-            order = self.slots
         for ids in members:
             n = sum(self.slots[i].n for i in ids)
             self.groups.append(Group(ids, kept(n), BandSearch(kept(n), n)))
         offset = 0
-        for slot in order:
+        for slot in self.slots:
             slot.offset = offset
             offset += _padded(slot.n)
         self.size = offset
