@@ -1,4 +1,4 @@
-"""Run the notebook series headless with papermill, and check notebook parameters.
+"""Run the notebook series headless with papermill.
 
 ``python -m fapkit.series --preset quick`` executes every ``notebooks/0*.ipynb`` in order into
 ``build/notebooks/`` (never over the sources), with the repository root as working directory, so
@@ -8,9 +8,8 @@ declares in its ``parameters`` cell; the wall time of each notebook is printed. 
 starts a local Dask cluster (N one-thread workers) for the series and gives its address to every
 notebook that declares ``SCHEDULER``, whose sweeps then run there; ``--scheduler tcp://HOST:PORT``
 gives a running cluster's address instead (see docs/sweeps.md).
-
-`check_parameters` is what each notebook's second cell calls: a wrong type raises a TypeError
-that names the parameter, the value and the type expected, before any training starts.
+Parameters are checked before any notebook starts (:func:`fapkit.notebook.check_parameters`),
+and again by each notebook's setup cell (:func:`fapkit.notebook.setup`).
 """
 from __future__ import annotations
 
@@ -22,69 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .config import DATASETS, PRESETS
-
-# The parameters the notebooks may declare, with the type each must have. A float parameter
-# also takes an int (papermill's `-p LAM 1` arrives as int); bools are never numbers here.
-PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str, "SENSITIVE": str,
-    "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
-    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str, "SCHEDULER": (str, type(None)),
-    "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list, "SEEDS": (list, type(None)),
-}
-# Element types of the list parameters.
-LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str, "SEEDS": int}
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-
-
-def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool):
-        return bool in kinds
-    if float in kinds and isinstance(value, int):
-        return True
-    return isinstance(value, kinds)
-
-
-def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate notebook parameters; return them with ints in float slots turned into floats.
-
-    Names not in `PARAMETER_TYPES` are passed through unchecked (a notebook may add its own).
-    Raises TypeError for a wrong type (naming parameter, value and expected type) and ValueError
-    for an unknown preset or dataset, a metric other than DI/DEO, or an empty list.
-    """
-    out = dict(params)
-    for name, value in params.items():
-        kind = PARAMETER_TYPES.get(name)
-        if kind is None:
-            continue
-        if not _is(value, kind):
-            raise TypeError(f"parameter {name} = {value!r} has type {type(value).__name__}; "
-                            f"expected {_type_name(kind)}")
-        if name in LIST_ITEM_TYPES and value is not None:
-            item_kind = LIST_ITEM_TYPES[name]
-            if not value:
-                raise ValueError(f"parameter {name} is an empty list; give at least one {item_kind.__name__}")
-            for item in value:
-                if not _is(item, item_kind):
-                    raise TypeError(f"parameter {name} = {value!r} holds {item!r} of type {type(item).__name__}; "
-                                    f"expected a list of {item_kind.__name__}")
-            if item_kind is float:
-                out[name] = [float(v) for v in value]
-        elif kind is float:
-            out[name] = float(value)
-    if "PRESET" in out and out["PRESET"] not in PRESETS:
-        raise ValueError(f"parameter PRESET = {out['PRESET']!r}; choose one of {', '.join(PRESETS)}")
-    if "DATASET" in out and out["DATASET"] not in DATASETS:
-        raise ValueError(f"parameter DATASET = {out['DATASET']!r}; choose one of {', '.join(DATASETS)}")
-    for metric in out.get("METRICS", []):
-        if metric not in ("DI", "DEO"):
-            raise ValueError(f"parameter METRICS holds {metric!r}; use 'DI' and/or 'DEO'")
-    return out
+from .config import PRESETS
+from .notebook import check_parameters
 
 
 def notebook_paths(notebooks_dir: str | Path = "notebooks", only: Iterable[str] | None = None) -> list[Path]:

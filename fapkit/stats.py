@@ -37,18 +37,10 @@ def _finite(values: Iterable[float]) -> np.ndarray:
 
 
 def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
-    """Mean, sample standard deviation and count of the finite values.
+    """``(mean, std, n)`` of the finite ``values`` (floats, ints, numpy scalars; ``nan``, ``±inf`` dropped).
 
-    Parameters
-    ----------
-    values
-        Numbers (floats, ints, numpy scalars); ``nan`` and ``±inf`` are dropped.
-
-    Returns
-    -------
-    (mean, std, n)
-        ``n`` counts the finite values. ``std`` uses ``ddof=1`` and is ``nan`` when ``n < 2``;
-        ``mean`` is ``nan`` when ``n == 0``.
+    ``n`` counts the finite values; ``std`` is the sample standard deviation (``ddof=1``), ``nan``
+    when ``n < 2``; ``mean`` is ``nan`` when ``n == 0``.
     """
     arr = _finite(values)
     n = int(arr.size)
@@ -66,14 +58,9 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
 class PairedDifference:
     """The mean paired difference ``ours − theirs`` over seeds and its confidence interval.
 
-    Attributes
-    ----------
-    mean, std, n
-        :func:`mean_std` of the paired differences.
-    low, high
-        The interval's bounds; ``nan`` when ``n < 2``.
-    method
-        How the interval was computed: ``"t"`` (Student-t on the paired differences).
+    ``mean``, ``std`` and ``n`` are `mean_std` of the paired differences; ``low`` and ``high`` the
+    interval's bounds (``nan`` when ``n < 2``); ``method`` how it was computed (``"t"``: Student-t
+    on the paired differences).
     """
 
     mean: float
@@ -88,24 +75,11 @@ def paired_interval(ours: Sequence[float], theirs: Sequence[float], *,
                     confidence: float = 0.95) -> PairedDifference:
     """Student-t interval of the mean of ``d_i = ours_i − theirs_i`` over paired seeds.
 
-    Parameters
-    ----------
-    ours, theirs
-        Values of the two methods, position ``i`` of both being the same seed. A pair where
-        either value is ``nan`` is dropped.
-    confidence
-        Coverage of the two-sided interval, in ``(0, 1)``.
-
-    Returns
-    -------
-    PairedDifference
-        ``mean ± t_{(1+c)/2, n−1} · std / √n``. With ``n < 2`` pairs ``std``, ``low`` and
-        ``high`` are ``nan``. With ``std == 0`` the interval is the single point ``mean``.
-
-    Raises
-    ------
-    ValueError
-        If the sequences differ in length or ``confidence`` is not in ``(0, 1)``.
+    Position ``i`` of ``ours`` and ``theirs`` is the same seed; a pair where either value is
+    ``nan`` is dropped. ``confidence`` is the coverage of the two-sided interval, in ``(0, 1)``.
+    The interval is ``mean ± t_{(1+c)/2, n−1} · std / √n``; with ``n < 2`` pairs ``std``, ``low``
+    and ``high`` are ``nan``, and with ``std == 0`` it is the single point ``mean``. Raises
+    ValueError if the sequences differ in length or ``confidence`` is outside ``(0, 1)``.
     """
     if len(ours) != len(theirs):
         raise ValueError(f"ours and theirs must be paired: len(ours)={len(ours)}, len(theirs)={len(theirs)}")
@@ -122,21 +96,12 @@ def paired_interval(ours: Sequence[float], theirs: Sequence[float], *,
 
 
 def verdict(interval: PairedDifference, *, lower_is_fairer: bool) -> Verdict:
-    """Read a paired difference (ours − theirs of a fairness metric) as a direction.
+    """Read a paired difference (`paired_interval` of ours − theirs for a fairness metric) as a direction.
 
-    Parameters
-    ----------
-    interval
-        From :func:`paired_interval`.
-    lower_is_fairer
-        True for DEO (lower is fairer), False for DI (higher is fairer).
-
-    Returns
-    -------
-    "fairer", "less fair" or "not distinguishable"
-        "fairer" only when the whole interval lies strictly on the fairer side of 0, "less fair"
-        when it lies strictly on the other side; otherwise (0 inside or on the interval, fewer
-        than 2 pairs, ``nan`` bounds) "not distinguishable".
+    ``lower_is_fairer`` is True for DEO, False for DI. The verdict is ``"fairer"`` only when the
+    whole interval lies strictly on the fairer side of 0, ``"less fair"`` when it lies strictly on
+    the other side, and otherwise (0 inside or on the interval, fewer than 2 pairs, ``nan`` bounds)
+    ``"not distinguishable"``.
     """
     low, high = interval.low, interval.high
     if interval.n < 2 or math.isnan(low) or math.isnan(high):

@@ -185,14 +185,44 @@ def _on_cluster(jobs: list[_Job], client: Client, runs_dir: Path, bar: Any, mode
     """Submit one task per uncached stage (parents first), wait for them, rebuild results from records."""
     from distributed import as_completed
 
+    finals = _submit(jobs, client, runs_dir)
+    waiting: dict[str, list[_Job]] = {}  # task key of a job's own stage -> the jobs that wait for it
+    for job, final in zip(jobs, finals):
+        if final is None:
+            bar.update()  # cached: nothing to run
+        else:
+            waiting.setdefault(final.key, []).append(job)
+    unique = list({f.key: f for f in finals if f is not None}.values())
+    try:
+        for future in as_completed(unique):
+            if future.status != "finished":
+                with _naming(waiting[future.key][0].label):
+                    future.result()  # raises the task's error here, on the client
+            bar.update(len(waiting[future.key]))
+    except BaseException:
+        client.cancel(unique)  # stop what nobody waits for any more
+        raise
+    results = []
+    for job in jobs:
+        with _naming(job.label):
+            results.append(load_result(job.method, job.cfg, stage_dir(runs_dir, *job.chain[-1]), model=models))
+    return results
+
+
+def _submit(jobs: Sequence[_Job], client: Client, runs_dir: Path) -> list[Any]:
+    """One task per stage not yet cached, parents first; per job the future of its own stage (None: cached).
+
+    Equal stages (a shared parent, or the same spec twice) get one task. Tasks are submitted in
+    the jobs' order, which is the order Dask starts them in when workers are busy.
+    """
     # Workers may run in another working directory: give them absolute paths, and the client's
     # directory for the settings that stay relative because they are part of the cache key (root).
     runs_abs, cwd = str(runs_dir.resolve()), os.getcwd()
-    futures: dict[str, Any] = {}         # run-folder name -> its task's future: one task per stage key
-    waiting: dict[str, list[_Job]] = {}  # run-folder name of a job's own stage -> the jobs that wait for it
+    futures: dict[str, Any] = {}  # run-folder name -> its task's future: one task per stage key
     # A task's key is its run folder's name plus the runs folder: Dask deduplicates equal keys, so
     # the same stage in two runs folders (two sweeps on one cluster) must not share one task.
     where = stable_hash(runs_abs, length=8)
+    finals = []
     for job in jobs:
         parent = None
         for stage, key in _uncached_suffix(job.chain, runs_dir):
@@ -201,24 +231,59 @@ def _on_cluster(jobs: list[_Job], client: Client, runs_dir: Path, bar: Any, mode
                 futures[name] = client.submit(_stage_task, stage, job.settings, runs_abs, cwd, name, parent,
                                               key=f"{name}@{where}")
             parent = futures[name]
-        if parent is None:
-            bar.update()  # cached: nothing to run
-        else:
-            waiting.setdefault(parent.key, []).append(job)
-    try:
-        for future in as_completed([f for f in futures.values() if f.key in waiting]):
-            if future.status != "finished":
-                with _naming(waiting[future.key][0].label):
-                    future.result()  # raises the task's error here, on the client
-            bar.update(len(waiting[future.key]))
-    except BaseException:
-        client.cancel(list(futures.values()))  # stop what nobody waits for any more
-        raise
-    results = []
-    for job in jobs:
+        finals.append(parent)
+    return finals
+
+
+class BackgroundSweep:
+    """Specs submitted to a Dask cluster and not waited for: ask which are done, load those.
+
+    What the slider explorer uses to precompute a grid while the user looks at the first result.
+    ``BackgroundSweep(specs, client=client)`` submits at once (in the specs' order, so put the
+    settings wanted first at the front); :meth:`done` never blocks; :meth:`result` waits for
+    one spec and returns its `RunResult` (without the model unless ``models=True``), raising the
+    run's error if it failed; :meth:`when_done` calls back (on a Dask thread) when it finishes.
+    """
+
+    def __init__(self, specs: Sequence[Mapping[str, Any]], *, client: Client, runs_dir: str | Path = "runs",
+                 models: bool = False) -> None:
+        self.jobs = [_job(i, spec) for i, spec in enumerate(specs)]
+        self.runs_dir = Path(runs_dir)
+        self.models = models
+        self.futures = _submit(self.jobs, client, self.runs_dir)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def done(self, index: int) -> bool:
+        """True once spec `index` is cached or its task has ended (finished or failed)."""
+        future = self.futures[index]
+        return future is None or future.done()
+
+    def count_done(self) -> int:
+        return sum(self.done(i) for i in range(len(self.jobs)))
+
+    def result(self, index: int) -> RunResult:
+        """Spec `index`'s result, waiting for its task if it is still running."""
+        job, future = self.jobs[index], self.futures[index]
         with _naming(job.label):
-            results.append(load_result(job.method, job.cfg, stage_dir(runs_dir, *job.chain[-1]), model=models))
-    return results
+            if future is not None:
+                future.result()  # waits; raises the task's error
+            return load_result(job.method, job.cfg, stage_dir(self.runs_dir, *job.chain[-1]), model=self.models)
+
+    def when_done(self, index: int, callback: Any) -> None:
+        """Call ``callback()`` once spec `index` is done: now if it already is, else from a Dask thread."""
+        future = self.futures[index]
+        if future is None or future.done():
+            callback()
+        else:
+            future.add_done_callback(lambda _: callback())
+
+    def cancel(self) -> None:
+        """Cancel the tasks still pending (those already finished stay cached)."""
+        pending = [f for f in self.futures if f is not None and not f.done()]
+        if pending:
+            pending[0].client.cancel(pending)
 
 
 def _uncached_suffix(chain: list[tuple[str, str]], runs_dir: Path) -> list[tuple[str, str]]:

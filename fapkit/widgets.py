@@ -4,6 +4,10 @@
 ``compute(*, ratio, alpha, lam) -> RunResult``; `make_compute(...)` builds the usual one, which
 runs FAPrune through the run cache, so returning to a setting already explored is instant.
 
+With a Dask cluster, `precompute(client, ...)` submits a small grid of (ratio, α, λ) at once and
+returns a `GridCompute`; given one, the explorer's sliders snap to the grid's points, a computed
+point shows at once, and a point still running says so and fills in when its run finishes.
+
 The explorer is a plain `ipywidgets.VBox` subclass whose parts are attributes
 (``ratio_slider``, ``alpha_slider``, ``lam_slider``, ``table``, ``plot``, ``last_result``), so
 tests drive it without a kernel: set ``box.ratio_slider.value = 0.9`` and the callback runs
@@ -15,12 +19,16 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Callable, Protocol
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import ipywidgets as widgets
 from IPython.display import clear_output, display
 
 from .presentation.figures import group_rates_figure
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 # Slider values are rounded to this many decimals before `compute` sees them: a FloatSlider may
 # report 0.8500000000000001, which would give the run cache a new key for the same setting.
@@ -72,8 +80,8 @@ def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status:
     )
 
 
-def _status_html(message: str, *, error: bool = False) -> str:
-    cls = "fap-error" if error else "fap-status"
+def _status_html(message: str, *, error: bool = False, css: str = "fap-status") -> str:
+    cls = "fap-error" if error else css
     color = "#b00020" if error else "#555"
     return f'<div class="fap-explorer"><div class="{cls}" style="color:{color}">{html.escape(message)}</div></div>'
 
@@ -85,15 +93,23 @@ class PruningExplorer(widgets.VBox):
                  plot: Callable[[Any], Any] | None = None) -> None:
         style = {"description_width": "150px"}
         layout = widgets.Layout(width="480px")
-        self.ratio_slider = widgets.FloatSlider(
-            value=ratio, min=0.5, max=0.95, step=0.05, description="pruning ratio", readout_format=".2f",
-            continuous_update=False, style=style, layout=layout)
-        self.alpha_slider = widgets.FloatSlider(
-            value=alpha, min=0.0, max=1.0, step=0.1, description="α (1: DI, 0: DEO)", readout_format=".1f",
-            continuous_update=False, style=style, layout=layout)
-        self.lam_slider = widgets.FloatSlider(
-            value=lam, min=0.0, max=5.0, step=0.25, description="λ (adversary weight)", readout_format=".2f",
-            continuous_update=False, style=style, layout=layout)
+        axes = getattr(compute, "axes", None)  # a GridCompute: the sliders snap to its points
+        if axes is not None:
+            self.ratio_slider, self.alpha_slider, self.lam_slider = (
+                widgets.SelectionSlider(options=[(f"{v:g}", v) for v in axes[name]], value=_nearest(axes[name], start),
+                                        description=label, continuous_update=False, style=style, layout=layout)
+                for name, start, label in (("ratio", ratio, "pruning ratio"), ("alpha", alpha, "α (1: DI, 0: DEO)"),
+                                           ("lam", lam, "λ (adversary weight)")))
+        else:
+            self.ratio_slider = widgets.FloatSlider(
+                value=ratio, min=0.5, max=0.95, step=0.05, description="pruning ratio", readout_format=".2f",
+                continuous_update=False, style=style, layout=layout)
+            self.alpha_slider = widgets.FloatSlider(
+                value=alpha, min=0.0, max=1.0, step=0.1, description="α (1: DI, 0: DEO)", readout_format=".1f",
+                continuous_update=False, style=style, layout=layout)
+            self.lam_slider = widgets.FloatSlider(
+                value=lam, min=0.0, max=5.0, step=0.25, description="λ (adversary weight)", readout_format=".2f",
+                continuous_update=False, style=style, layout=layout)
         self.table = widgets.HTML(value=_status_html("not computed yet"))
         self.plot = widgets.Output()
         self.compute = compute
@@ -101,6 +117,7 @@ class PruningExplorer(widgets.VBox):
         self.last_error: BaseException | None = None
         self.last_figure: Any = None
         self.calls = 0
+        self.refreshing: threading.Thread | None = None  # the update started when a grid point finished
         self._plot = plot if plot is not None else (lambda r: group_rates_figure(r, path=None))
         super().__init__([self.ratio_slider, self.alpha_slider, self.lam_slider, self.table, self.plot])
         for slider in (self.ratio_slider, self.alpha_slider, self.lam_slider):
@@ -122,6 +139,14 @@ class PruningExplorer(widgets.VBox):
         vanish into the kernel log) and kept in ``last_error``; ``last_result`` keeps the last success.
         """
         settings = self.settings()
+        ready = getattr(self.compute, "ready", None)
+        if ready is not None and not ready(**settings):  # a grid point still running on the cluster
+            done, total = self.compute.progress()
+            self.table.value = _status_html(f"running ratio={settings['ratio']:g}, α={settings['alpha']:g}, "
+                                            f"λ={settings['lam']:g} on the cluster … ({done} of {total} grid "
+                                            "points computed)", css="fap-running")
+            self.compute.when_ready(lambda: self._refresh_if_current(settings), **settings)
+            return None
         self.table.value = _status_html(f"computing ratio={settings['ratio']:g}, α={settings['alpha']:g}, "
                                         f"λ={settings['lam']:g} …")
         self.calls += 1
@@ -136,6 +161,12 @@ class PruningExplorer(widgets.VBox):
         self.table.value = metrics_html(result, **settings)
         self._redraw(result)
         return result
+
+    def _refresh_if_current(self, settings: dict[str, float]) -> None:
+        """A grid point finished: show it if the sliders still point at it (off the Dask thread)."""
+        if self.settings() == settings:
+            self.refreshing = threading.Thread(target=self.update, daemon=True)
+            self.refreshing.start()
 
     def _redraw(self, result: Any) -> None:
         try:
@@ -191,3 +222,73 @@ def make_compute(**fixed_settings: Any) -> Compute:
         return run("faprune", preset=preset, ratio=ratio, alpha=alpha, lam=lam, **run_only, **settings)
 
     return compute
+
+
+def _nearest(values: Sequence[float], value: float) -> float:
+    return min(values, key=lambda v: (abs(v - value), v))
+
+
+class GridCompute:
+    """FAPrune on a fixed grid of (ratio, α, λ), running in the background on a Dask cluster.
+
+    A `Compute` for `pruning_explorer` with three extras it looks for: ``axes`` (the grid's values
+    per slider), ``ready(...)`` (never blocks) and ``when_ready(callback, ...)``. Calling it waits
+    for that point's run. Build one with `precompute`.
+    """
+
+    def __init__(self, background: Any, points: Sequence[tuple[float, float, float]],
+                 axes: dict[str, list[float]]) -> None:
+        self.background = background
+        self.index = {point: i for i, point in enumerate(points)}
+        self.axes = axes
+
+    def _where(self, ratio: float, alpha: float, lam: float) -> int:
+        point = (round(ratio, _DECIMALS), round(alpha, _DECIMALS), round(lam, _DECIMALS))
+        if point not in self.index:
+            raise ValueError(f"ratio={ratio:g}, α={alpha:g}, λ={lam:g} is not on the precomputed grid {self.axes}")
+        return self.index[point]
+
+    def ready(self, *, ratio: float, alpha: float, lam: float) -> bool:
+        return self.background.done(self._where(ratio, alpha, lam))
+
+    def when_ready(self, callback: Callable[[], None], *, ratio: float, alpha: float, lam: float) -> None:
+        self.background.when_done(self._where(ratio, alpha, lam), callback)
+
+    def progress(self) -> tuple[int, int]:
+        """(grid points computed, grid points)."""
+        return self.background.count_done(), len(self.index)
+
+    def __call__(self, *, ratio: float, alpha: float, lam: float) -> Any:
+        return self.background.result(self._where(ratio, alpha, lam))
+
+
+def precompute(client: Client, *, ratios: Sequence[float], alphas: Sequence[float], lams: Sequence[float],
+               start: tuple[float, float, float] | None = None, runs_dir: str = "runs",
+               **fixed_settings: Any) -> GridCompute:
+    """Submit FAPrune at every (ratio, α, λ) of the grid to `client`'s cluster now; return its `GridCompute`.
+
+    Points nearest to `start` (default: the grid's middle) are submitted first, so the settings a
+    user is most likely to look at next come back first. `fixed_settings` are those of
+    `make_compute` (preset, target, arch, ...), validated before anything is submitted; `runs_dir` must be
+    on a disk the workers share (see docs/sweeps.md).
+    """
+    from .checks import check_alpha, check_finite, check_ratio
+    from .sweep import BackgroundSweep
+
+    axes = {}
+    for name, values, check in (("ratio", ratios, check_ratio), ("alpha", alphas, check_alpha),
+                                ("lam", lams, lambda v: check_finite("lam", v))):
+        if not values:
+            raise ValueError(f"the {name} axis of the grid is empty; give at least one value")
+        axes[name] = sorted({round(check(v), _DECIMALS) for v in values})
+    for name in ("ratio", "alpha", "lam"):
+        if name in fixed_settings:
+            raise ValueError(f"{name} is an axis of the grid; give it as {name}s=[...], not as a fixed setting")
+    fixed_settings.pop("progress", None)  # the explorer's status line counts the grid's finished points instead
+    middle = tuple(values[len(values) // 2] for values in axes.values())
+    center = start if start is not None else middle
+    points = [(r, a, lam) for r in axes["ratio"] for a in axes["alpha"] for lam in axes["lam"]]
+    points.sort(key=lambda p: sum(abs(x - c) / (max(v) - min(v) or 1.0)
+                                  for x, c, v in zip(p, center, axes.values())))
+    specs = [dict(method="faprune", ratio=r, alpha=a, lam=lam, **fixed_settings) for r, a, lam in points]
+    return GridCompute(BackgroundSweep(specs, client=client, runs_dir=runs_dir), points, axes)

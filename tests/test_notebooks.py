@@ -8,7 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fapkit.series import check_parameters, notebook_paths, run_series
+from fapkit.config import default_seeds
+from fapkit.notebook import RUN_SETTINGS, check_injected, check_parameters, setup
+from fapkit.series import notebook_paths, run_series
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -26,7 +28,7 @@ def test_committed_notebook_is_clean_and_parametrised(name: str) -> None:
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
-    assert "check_parameters(" in code[1].source, "the cell after the parameters must check them"
+    assert "NB = setup(globals()" in code[1].source, "the cell after the parameters must check them"
     for c in code:
         assert c.outputs == [], f"{name}: a code cell has outputs"
         assert c.execution_count is None, f"{name}: a code cell has an execution count"
@@ -42,7 +44,13 @@ def test_every_declared_parameter_is_used_by_its_notebook(name: str) -> None:
     code = [c for c in nb.cells if c.cell_type == "code"]
     declared = [line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line.split("#")[0]]
     rest = "\n".join(c.source for c in code[1:])
-    unused = [p for p in declared if not re.search(rf"\b{p}\b", rest)]
+    # What fapkit.notebook.setup consumes for the notebook: the run settings it does not exclude, SEEDS, FIGURES_DIR.
+    excluded = re.search(r"exclude=\(([^)]*)\)", code[1].source)
+    excluded = set(re.findall(r'"(\w+)"', excluded.group(1))) if excluded else set()
+    consumed = {name for name, key in RUN_SETTINGS.items() if key not in excluded} if "NB.settings" in rest else set()
+    consumed |= {"SEEDS"} if "NB.seeds" in rest else set()
+    consumed |= {"FIGURES_DIR"} if "NB.figures" in rest else set()
+    unused = [p for p in declared if p not in consumed and not re.search(rf"\b{p}\b", rest.replace("NB = setup", ""))]
     assert not unused, f"{name} declares parameters it never uses: {unused}"
 
 
@@ -115,3 +123,43 @@ def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
     nb03 = nbformat.read(tmp_path / "build" / "03_baselines.ipynb", as_version=4)
     conclusion = [c for c in nb03.cells if "conclusion" in c.metadata.get("tags", [])][0]
     assert "FAPrune was fairer in" in "".join(o.get("text", "") for o in conclusion.outputs)
+
+
+def test_setup_refuses_injected_parameters_the_notebook_does_not_declare() -> None:
+    declared = 'PRESET = "quick"\nSEED = 0  # a comment\n'
+    check_injected(["import os", declared, '# Parameters\nPRESET = "smoke"\n', "setup(globals())"])
+    with pytest.raises(ValueError, match=r"\['RATIO'\] are not used by this notebook and would be ignored; "
+                                         r"it declares \['PRESET', 'SEED'\]"):
+        check_injected([declared, "# Parameters\nRATIO = 0.5\n"])
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['RATO'\]"):
+        check_injected([declared, "# Parameters\nRATO = 0.5\n"])
+    check_injected([declared, "setup(globals())"])  # run by hand: nothing injected, nothing to check
+
+
+def test_setup_derives_settings_and_seeds() -> None:
+    params = {"PRESET": "smoke", "TARGET": "Young", "SENSITIVE": "Male", "ARCH": "small_cnn", "DATASET": "synth",
+              "DATA_ROOT": None, "PROGRESS": False, "RUNS_DIR": "r", "FIGURES_DIR": "f", "SEEDS": None, "LAM": 1}
+    nb = setup(params, seeds="main", exclude=("target", "progress", "runs_dir"))
+    assert nb.settings == {"preset": "smoke", "dataset": "synth", "root": None, "sensitive": "Male", "arch": "small_cnn"}
+    assert nb.seeds == list(default_seeds("smoke", "main")) and nb.figures == Path("f")
+    assert setup({**params, "SEEDS": [4, 5]}, seeds="ablation").seeds == [4, 5]
+    with pytest.raises(TypeError, match="LAM = 'x'"):
+        setup({**params, "LAM": "x"})
+    with pytest.raises(ValueError, match=r"exclude holds \['ratio'\]"):
+        setup(params, exclude=("ratio",))
+
+
+def test_papermill_run_with_an_undeclared_parameter_fails_in_the_setup_cell(tmp_path: Path) -> None:
+    import papermill
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+                                            "language_info": {"name": "python"}})
+    params = nbformat.v4.new_code_cell('PRESET = "quick"\nFIGURES_DIR = "figures"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("from fapkit.notebook import setup\nNB = setup(globals())\n"
+                                                  "assert NB.settings == {'preset': PRESET}, NB")]
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    papermill.execute_notebook(str(path), str(tmp_path / "ok.ipynb"), parameters={"PRESET": "smoke"}, progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match="not used by this notebook"):
+        papermill.execute_notebook(str(path), str(tmp_path / "bad.ipynb"), parameters={"ALPHA": 0.5}, progress_bar=False)

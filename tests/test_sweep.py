@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +18,8 @@ from killing import kill_after_first_checkpoint
 
 import fapkit
 from fapkit.cli import main
-from fapkit.series import check_parameters, run_series
+from fapkit.notebook import check_parameters
+from fapkit.series import run_series
 
 sweep_module = importlib.import_module("fapkit.sweep")  # `fapkit.sweep` itself is the function
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,6 +188,30 @@ _RACE = textwrap.dedent("""
         time.sleep(0.01)
     print(json.dumps(fapkit.run("normal", runs_dir=runs, **settings).summary(), default=str))
 """)
+
+
+def test_the_explorer_precomputes_its_grid_on_the_cluster_and_fills_in_running_points(client, submitted, tmp_path):
+    from fapkit.widgets import precompute, pruning_explorer
+
+    settings = TINY
+    compute = precompute(client, ratios=[0.6, 0.8], alphas=[0.0], lams=[1.0], start=(0.8, 0.0, 1.0),
+                         runs_dir=tmp_path, **settings)
+    # one dense parent, then the grid's points nearest the start first
+    assert [key.split("-")[0] for key in submitted] == ["normal", "faprune", "faprune"]
+    assert compute.progress()[1] == 2
+    box = pruning_explorer(compute, ratio=0.8, alpha=0.0, lam=1.0, compute_now=False, plot=lambda r: None)
+    box.ratio_slider.value = 0.6
+    if "fap-running" in box.table.value:  # still running: the table fills in when the run finishes
+        deadline = time.monotonic() + 120
+        while box.refreshing is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        box.refreshing.join(timeout=60)
+    assert box.last_result is not None and box.last_result.config.ratio == 0.6
+    with _one_thread():
+        serial = fapkit.run("faprune", ratio=0.6, alpha=0.0, lam=1.0, runs_dir=tmp_path / "serial", **settings)
+    assert _comparable(box.last_result) == _comparable(serial)
+    assert compute(ratio=0.8, alpha=0.0, lam=1.0).config.ratio == 0.8  # calling it waits for that point
+    assert compute.progress() == (2, 2)
 
 
 def test_two_processes_reaching_one_stage_train_it_once_and_both_get_its_result(tmp_path):

@@ -8,7 +8,7 @@ import ipywidgets
 import pytest
 from fake_results import fake
 
-from fapkit.widgets import make_compute, metrics_html, pruning_explorer
+from fapkit.widgets import GridCompute, make_compute, metrics_html, pruning_explorer
 
 
 class RecordingCompute:
@@ -125,3 +125,62 @@ def test_metrics_html_marks_a_degenerate_result() -> None:
 def test_explorer_shows_the_degenerate_warning() -> None:
     box = pruning_explorer(lambda **s: fake("faprune", ratio=s["ratio"], sel1=1.0), plot=lambda r: None)
     assert 'class="fap-degenerate"' in box.table.value
+
+
+class FakeBackground:
+    """A BackgroundSweep stand-in: the test decides which specs are done and fires the callbacks."""
+
+    def __init__(self, points: list[tuple[float, float, float]], done: set[int]) -> None:
+        self.points, self.finished, self.callbacks = points, set(done), {}
+
+    def done(self, index: int) -> bool:
+        return index in self.finished
+
+    def count_done(self) -> int:
+        return len(self.finished)
+
+    def when_done(self, index: int, callback: Any) -> None:
+        self.callbacks.setdefault(index, []).append(callback)
+
+    def finish(self, index: int) -> None:
+        self.finished.add(index)
+        for callback in self.callbacks.pop(index, []):
+            callback()
+
+    def result(self, index: int) -> Any:
+        assert index in self.finished, "the explorer must not block on a running point"
+        ratio, alpha, lam = self.points[index]
+        return fake("faprune", ratio=ratio, acc=0.9 - ratio / 10, di=0.3 + alpha / 2, deo=0.5 - lam / 20)
+
+
+def grid_compute(done_points: list[tuple[float, float, float]]) -> tuple[GridCompute, FakeBackground]:
+    axes = {"ratio": [0.7, 0.9], "alpha": [0.0, 1.0], "lam": [1.0, 2.0]}
+    points = [(r, a, lam) for r in axes["ratio"] for a in axes["alpha"] for lam in axes["lam"]]
+    background = FakeBackground(points, {points.index(p) for p in done_points})
+    return GridCompute(background, points, axes), background
+
+
+def test_explorer_on_a_precomputed_grid_snaps_and_shows_running_points() -> None:
+    compute, background = grid_compute([(0.7, 0.0, 1.0)])
+    box = pruning_explorer(compute, ratio=0.75, alpha=0.0, lam=1.2, plot=lambda r: None)
+    assert isinstance(box.ratio_slider, ipywidgets.SelectionSlider)
+    assert [value for _, value in box.ratio_slider.options] == [0.7, 0.9]
+    assert box.settings() == {"ratio": 0.7, "alpha": 0.0, "lam": 1.0}  # snapped to the nearest point
+    assert cell(box.table.value, "fap-acc") == "0.8300"  # computed point: shown at once
+
+    box.ratio_slider.value = 0.9  # still running on the cluster: say so, do not block
+    assert 'class="fap-running"' in box.table.value and "1 of 8 grid points computed" in box.table.value
+    box.alpha_slider.value = 1.0  # moved on before (0.9, 0, 1) finished ...
+    background.finish(compute.index[(0.9, 0.0, 1.0)])
+    assert box.refreshing is None and "fap-running" in box.table.value  # ... so its result is not shown
+
+    background.finish(compute.index[(0.9, 1.0, 1.0)])  # the point the sliders show: fills in
+    box.refreshing.join(timeout=10)
+    assert cell(box.table.value, "fap-acc") == "0.8100" and cell(box.table.value, "fap-di") == "0.8000"
+    assert box.last_result.config.ratio == 0.9
+
+
+def test_grid_compute_refuses_points_off_the_grid() -> None:
+    compute, _ = grid_compute([])
+    with pytest.raises(ValueError, match="not on the precomputed grid"):
+        compute.ready(ratio=0.8, alpha=0.0, lam=1.0)
