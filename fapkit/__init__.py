@@ -1,6 +1,6 @@
 """fapkit: fairness-aware adversarial network pruning (FAPrune) as a research kit.
 
-`fapkit.run(method, ...)` runs one method of the paper (see `fapkit.methods`), `fapkit.sweep(fapkit.grid(...))`
+``fapkit.run(method, ...)`` runs one method of the paper (see `fapkit.methods`), ``fapkit.sweep(fapkit.grid(...))``
 a grid of them, in this process or on a Dask cluster (see `fapkit.sweep` and docs/sweeps.md); the building blocks
 live in `fapkit.masking` (prunable layers), `fapkit.discriminators`, `fapkit.train` (the loop),
 `fapkit.metrics` (DI, DEO) and `fapkit.data` (SynthFaces, CelebA, LFW).

@@ -102,7 +102,7 @@ def stage_chain(method: str, cfg: RunConfig) -> list[tuple[str, str]]:
     """The cached stages `method` runs for `cfg` as (stage method, stage key) pairs, root parent first.
 
     E.g. fair_sgdp: [("normal", ...), ("adv_debias", ...), ("fair_sgdp", ...)]. Each stage's run
-    folder is `stage_dir(runs_dir, stage, key)`; a stage reads nothing from another but its parent.
+    folder is ``stage_dir(runs_dir, stage, key)``; a stage reads nothing from another but its parent.
     """
     chain: list[tuple[str, str]] = []
     stage: str | None = method
@@ -141,7 +141,7 @@ def save_result(result: RunResult, run_dir: Path) -> None:
 
 
 def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool = True) -> RunResult:
-    """The RunResult of a finished stage from its run folder; `model=False` leaves out the model."""
+    """The RunResult of a finished stage from its run folder; ``model=False`` leaves out the model."""
     run_dir = Path(run_dir)
     record = load_json(run_dir / RECORD)
     net = _load_model(cfg.arch, run_dir / MODEL) if model else None

@@ -1,5 +1,5 @@
-"""Command line: `python -m fapkit run --method faprune ...` prints the result as one JSON object;
-`python -m fapkit sweep --method faprune sgdp --seed 0 1 2 ...` runs every combination and prints one
+"""Command line: ``python -m fapkit run --method faprune ...`` prints the result as one JSON object;
+``python -m fapkit sweep --method faprune sgdp --seed 0 1 2 ...`` runs every combination and prints one
 JSON line per run (see docs/sweeps.md)."""
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ PRESETS = ("smoke", "quick", "paper")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset, which attributes, and at what size. `n_*` = None keeps the dataset's own split sizes."""
+    """Which dataset, which attributes, and at what size. ``n_*`` = None keeps the dataset's own split sizes."""
 
     name: str = "synth"
     target: str = "Attractive"

@@ -93,7 +93,7 @@ class AdversaryMonitor:
     A head that has learnt nothing predicts the base rate of z and its cross-entropy equals H(z)
     (for a DEO head: H(z | y=c) within its cell), so an advantage ≤ 0 means the generator's
     fairness term carried no signal. Feed it the per-sample losses a head had *before* its update
-    on each batch (an honest, not-yet-fitted estimate); `advantage()` reports only the heads that
+    on each batch (an honest, not-yet-fitted estimate); `advantage` reports only the heads that
     train (DI when α > 0, DEO when α < 1), with entropies from the z counts seen.
     """
 

@@ -1,4 +1,4 @@
-"""The paper's eight methods (tables 2–3), each one call: `fapkit.run(method, ...)`.
+"""The paper's eight methods (tables 2–3), each one call: ``fapkit.run(method, ...)``.
 
 =============  ==================================================================  =====================
 method         what happens                                                        what trains
@@ -7,7 +7,7 @@ normal         dense model from random init, cross-entropy, `pretrain_epochs`   
 adv_debias     the normal model, then `epochs` of Adversarial Debiasing            weights, biases, BN
                (Zhang et al. 2018; adversary = the DI/DEO discriminator, α mix)
 scratch        random init + random fixed mask at `ratio`, cross-entropy for        unpruned weights, BN
-               `pretrain_epochs + epochs` (the same budget as pretrain + prune)
+               ``pretrain_epochs + epochs`` (the same budget as pretrain + prune)
 sgdp           the normal model, learnable score mask (edge-popup, HYDRA init),     mask scores only
                cross-entropy, `epochs`
 lmw            the normal model, layer-wise magnitude mask (Han 2015), fine-tune   unpruned weights, BN
@@ -19,7 +19,7 @@ faprune        the normal model, score mask trained adversarially against the   
 
 Each row is one `fapkit.registry.MethodSpec` (parent, mask, step kind, epoch budget, the settings its
 cache key reads); `_train_method` is the one stage runner that reads it, so a new method is one
-`registry.register(MethodSpec(...))`.
+``registry.register(MethodSpec(...))``.
 
 In the score modes the weights, biases and BN affine parameters stay frozen; BN running statistics
 keep updating in train mode so they follow the masked network. With ``init="random"`` (random-init
@@ -79,8 +79,8 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
 
     Settings (see `fapkit.config.RunConfig`): dataset, target, sensitive, size, arch, ratio, alpha,
     lam, epochs, pretrain_epochs, seed, init, scope, ... on top of a preset ("smoke", "quick",
-    "paper"). Pass `model=` (any nn.Module with one logit, randomly initialised) and/or
-    `train=`/`valid=`/`test=` loaders of (x, y, z) batches to use your own; such runs are not cached.
+    "paper"). Pass ``model=`` (any nn.Module with one logit, randomly initialised) and/or
+    ``train=``/``valid=``/``test=`` loaders of (x, y, z) batches to use your own; such runs are not cached.
     """
     cfg = make_config(method, preset=preset, **settings)
     if (train is None) != (valid is None) or (train is None) != (test is None):

@@ -31,10 +31,10 @@ argument and the problem. Bad inputs are:
   cell's group (for example "no samples with y=1, z=0: TPR of group 0 is
   undefined").
 
-Where a rate is merely descriptive, as in :func:`group_rates`, an undefined
+Where a rate is merely descriptive, as in `group_rates`, an undefined
 rate is reported as ``nan`` and nothing is raised. The one metric that returns
 ``nan`` is DI when nobody in either group is selected; see
-:func:`disparate_impact`.
+`disparate_impact`.
 
 fairlearn is more lenient than this module. With one group, its
 ``demographic_parity_ratio`` returns 1.0 and its ``equalized_odds_difference``
@@ -133,7 +133,7 @@ def group_rates(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[int,
     * ``accuracy``: ``P(ŷ=y | z=g)``
 
     A rate whose conditioning set is empty is ``nan``. Nothing is raised for
-    it here; :func:`disparate_impact` and :func:`equalized_odds` raise when
+    it here; `disparate_impact` and `equalized_odds` raise when
     they need such a rate. Bad inputs raise ``ValueError``, as the module
     docstring describes.
     """
@@ -161,7 +161,7 @@ def group_rates(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[int,
 def is_degenerate(groups: dict[Any, dict[str, Any]], *, tolerance: float = DEGENERATE_TOLERANCE) -> bool:
     """Whether a model is (nearly) a constant predictor inside some sensitive group.
 
-    ``groups`` is :func:`group_rates`' output (int or str keys, as a JSON record stores them). A
+    ``groups`` is `group_rates`' output (int or str keys, as a JSON record stores them). A
     model that selects (almost) everyone or (almost) nobody in a group has a selection rate within
     ``tolerance`` of 0 or 1 there. In both groups it is trivially "fair" (DI = 1, DEO = 0) without
     having learnt anything; in one group it has replaced the classifier by a rule on z. Tables
@@ -263,14 +263,14 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
     * ``n``: number of samples
     * ``acc``: overall accuracy ``P(ŷ=y)``
     * ``selection_rate``: overall ``P(ŷ=1)``
-    * ``di``: :func:`disparate_impact` (``nan`` with a ``RuntimeWarning`` if
+    * ``di``: `disparate_impact` (``nan`` with a ``RuntimeWarning`` if
       nobody is selected)
-    * ``deo``: :func:`equalized_odds` with ``kind="sum"``
+    * ``deo``: `equalized_odds` with ``kind="sum"``
     * ``deo_max``, ``deo_mean``, ``deo_tpr``: the other DEO kinds
-    * ``groups``: :func:`group_rates`
-    * ``degenerate``: :func:`is_degenerate` of the groups (a constant predictor in some group)
+    * ``groups``: `group_rates`
+    * ``degenerate``: `is_degenerate` of the groups (a constant predictor in some group)
 
-    Raises ``ValueError`` under the same conditions as :func:`equalized_odds`
+    Raises ``ValueError`` under the same conditions as `equalized_odds`
     with its default kind. A one-group ``z`` or an empty ``(y, z)`` cell
     therefore raises.
     """
@@ -300,7 +300,7 @@ def evaluate(
     *,
     device: torch.device | str | None = None,
 ) -> dict[str, Any]:
-    """Run ``model`` over ``loader`` and return :func:`fairness_report` plus ``loss``.
+    """Run ``model`` over ``loader`` and return `fairness_report` plus ``loss``.
 
     ``loader`` yields ``(x, y, z)`` batches of tensors. The model returns one
     logit per sample, with shape ``[B]`` or ``[B, 1]``. The hard prediction is
@@ -314,7 +314,7 @@ def evaluate(
     the model has none.
 
     Raises ``ValueError`` for a malformed batch or an empty loader, and for
-    every case that :func:`fairness_report` rejects.
+    every case that `fairness_report` rejects.
     """
     if device is None:
         first = next(iter(model.parameters()), None)

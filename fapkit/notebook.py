@@ -2,13 +2,13 @@
 
 Each notebook's ``parameters`` cell declares, as plain literals, only the parameters that
 notebook uses; papermill injects overrides in a cell right after it. The next cell calls
-:func:`setup` with the notebook's globals, which, before any training starts:
+`setup` with the notebook's globals, which, before any training starts:
 
 * refuses a parameter passed to papermill that the notebook does not declare (it would be
   silently ignored otherwise) or that no notebook knows (a typo), naming what is declared;
-* checks every parameter's type and value (:func:`check_parameters`), naming the parameter,
+* checks every parameter's type and value (`check_parameters`), naming the parameter,
   the value and what is allowed;
-* returns a :class:`NotebookSetup`: the run settings the notebook's runs share, the seeds, the
+* returns a `NotebookSetup`: the run settings the notebook's runs share, the seeds, the
   figures folder.
 
 A notebook opened in JupyterLab has no injected cell; editing the parameters cell is then the
@@ -59,7 +59,7 @@ def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
 def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate notebook parameters; return them with ints in float slots turned into floats.
 
-    Names not in :data:`PARAMETER_TYPES` are passed through unchecked. Raises TypeError for a
+    Names not in `PARAMETER_TYPES` are passed through unchecked. Raises TypeError for a
     wrong type (naming parameter, value and expected type) and ValueError for an unknown preset
     or dataset, a metric other than DI/DEO, or an empty list.
     """

@@ -19,7 +19,7 @@ def stable_hash(payload: Any, length: int = 16) -> str:
 
     The first ``length`` hex digits of the SHA-256 of ``json.dumps(payload, sort_keys=True,
     default=str)``: the one hash behind every content-addressed key of the kit (run records use
-    16 digits, :func:`fapkit.data.base.cache_key` 20), so changing it renames every record and cache.
+    16 digits, `fapkit.data.base.cache_key` 20), so changing it renames every record and cache.
     """
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -60,7 +60,7 @@ def load_json(path: str | Path) -> Any:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    """``torch.save(obj)`` to ``path`` atomically and world-readable (see :func:`_atomic_write`)."""
+    """``torch.save(obj)`` to ``path`` atomically and world-readable (see `_atomic_write`)."""
     _atomic_write(Path(path), lambda h: torch.save(obj, h))
 
 

@@ -4,7 +4,7 @@ glibc's malloc hands every block above a threshold (128 KiB, adapting up to 32 M
 ``mmap`` and returns it to the kernel on free; the next step's tensor of the same size is
 then a fresh mapping whose every page faults on first touch. A training step frees and
 reallocates the same tensors every time (gradients, Adam's temporaries), so on CPU a
-sizeable share of a ResNet-18 step went to page faults. :func:`keep_freed_memory` raises
+sizeable share of a ResNet-18 step went to page faults. `keep_freed_memory` raises
 the mmap threshold to glibc's maximum and stops heap trimming, so freed blocks are reused
 (the usual advice is to preload jemalloc or tcmalloc; this is the in-process equivalent
 for the default allocator). The cost is that the process keeps its peak memory.

@@ -8,8 +8,8 @@ declares in its ``parameters`` cell; the wall time of each notebook is printed. 
 starts a local Dask cluster (N one-thread workers) for the series and gives its address to every
 notebook that declares ``SCHEDULER``, whose sweeps then run there; ``--scheduler tcp://HOST:PORT``
 gives a running cluster's address instead (see docs/sweeps.md).
-Parameters are checked before any notebook starts (:func:`fapkit.notebook.check_parameters`),
-and again by each notebook's setup cell (:func:`fapkit.notebook.setup`).
+Parameters are checked before any notebook starts (`fapkit.notebook.check_parameters`),
+and again by each notebook's setup cell (`fapkit.notebook.setup`).
 """
 from __future__ import annotations
 

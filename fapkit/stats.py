@@ -14,7 +14,7 @@ Conventions:
 * The standard deviation is the sample one (``ddof=1``); it is ``nan`` with fewer than 2 values.
 * The interval for the mean paired difference is ``mean ± t_{(1+c)/2, n−1} · std / √n``; with
   fewer than 2 pairs it is ``(nan, nan)``.
-* A direction is called only when the whole interval lies on one side of 0 (see :func:`verdict`).
+* A direction is called only when the whole interval lies on one side of 0 (see `verdict`).
 """
 
 from __future__ import annotations

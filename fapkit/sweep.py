@@ -74,9 +74,9 @@ def sweep(specs: Sequence[Mapping[str, Any]] | Mapping[Hashable, Sequence[Mappin
 
     Neither `client`, `scheduler` nor `workers`: in this process, one `fapkit.run` after another.
     `client` (a `distributed.Client`) or `scheduler` (its address, e.g. ``"tcp://host:8786"``,
-    connected for this call): one task per stage not yet cached, on that cluster. `workers=N`: a
+    connected for this call): one task per stage not yet cached, on that cluster. ``workers=N``: a
     local cluster of N single-threaded worker processes, started for this sweep and closed after it.
-    Results carry no model unless `models=True` (then each is loaded from `runs_dir`). `progress`
+    Results carry no model unless ``models=True`` (then each is loaded from `runs_dir`). `progress`
     shows a bar counting finished runs. A failing run raises its error, naming the spec.
 
     `specs` may also be a mapping of named grids (``{"table 2": [...], "table 3": [...]}``): all of
@@ -240,9 +240,9 @@ class BackgroundSweep:
 
     What the slider explorer uses to precompute a grid while the user looks at the first result.
     ``BackgroundSweep(specs, client=client)`` submits at once (in the specs' order, so put the
-    settings wanted first at the front); :meth:`done` never blocks; :meth:`result` waits for
+    settings wanted first at the front); `done` never blocks; `result` waits for
     one spec and returns its `RunResult` (without the model unless ``models=True``), raising the
-    run's error if it failed; :meth:`when_done` calls back (on a Dask thread) when it finishes.
+    run's error if it failed; `when_done` calls back (on a Dask thread) when it finishes.
     """
 
     def __init__(self, specs: Sequence[Mapping[str, Any]], *, client: Client, runs_dir: str | Path = "runs",

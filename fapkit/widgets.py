@@ -1,10 +1,10 @@
 """The slider explorer of notebook 02: pruning ratio, α and λ in, accuracy/DI/DEO out.
 
-`pruning_explorer(compute)` wires three sliders to any function
-``compute(*, ratio, alpha, lam) -> RunResult``; `make_compute(...)` builds the usual one, which
+``pruning_explorer(compute)`` wires three sliders to any function
+``compute(*, ratio, alpha, lam) -> RunResult``; ``make_compute(...)`` builds the usual one, which
 runs FAPrune through the run cache, so returning to a setting already explored is instant.
 
-With a Dask cluster, `precompute(client, ...)` submits a small grid of (ratio, α, λ) at once and
+With a Dask cluster, ``precompute(client, ...)`` submits a small grid of (ratio, α, λ) at once and
 returns a `GridCompute`; given one, the explorer's sliders snap to the grid's points, a computed
 point shows at once, and a point still running says so and fills in when its run finishes.
 
@@ -187,7 +187,7 @@ def pruning_explorer(compute: Compute, *, ratio: float = 0.8, alpha: float = 0.0
 
     Each slider reports only on release (``continuous_update=False``): one change, one run.
     With `compute_now`, the starting setting is computed at once so the table is never empty.
-    `plot(result) -> Figure` draws the lower panel (default: per-group rates of the result).
+    ``plot(result) -> Figure`` draws the lower panel (default: per-group rates of the result).
     """
     for name, value, low, high in (("ratio", ratio, 0.5, 0.95), ("alpha", alpha, 0.0, 1.0), ("lam", lam, 0.0, 5.0)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -201,7 +201,7 @@ def pruning_explorer(compute: Compute, *, ratio: float = 0.8, alpha: float = 0.0
 
 
 def make_compute(**fixed_settings: Any) -> Compute:
-    """A `compute(*, ratio, alpha, lam)` that runs FAPrune with `fixed_settings` (preset, target, arch, ...).
+    """A ``compute(*, ratio, alpha, lam)`` that runs FAPrune with `fixed_settings` (preset, target, arch, ...).
 
     The settings are validated now, so a typo fails before any slider moves. `runs_dir` and
     `progress` are passed to `fapkit.methods.run` as well.

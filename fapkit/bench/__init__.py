@@ -1,1 +1,1 @@
-"""Benchmarks: `python -m fapkit.bench` writes results/bench.json and figures/bench.png."""
+"""Benchmarks: ``python -m fapkit.bench`` writes results/bench.json and figures/bench.png."""

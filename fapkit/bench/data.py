@@ -67,9 +67,9 @@ def probe_accuracy(
     lr: float = 2e-3,
     seed: int = 0,
 ) -> float:
-    """Train :func:`probe_net` for ``steps`` Adam steps on ``label``; return test accuracy.
+    """Train `probe_net` for ``steps`` Adam steps on ``label``; return test accuracy.
 
-    Runs with the current torch thread setting; wrap in :func:`torch_threads` for
+    Runs with the current torch thread setting; wrap in `torch_threads` for
     reproducible numbers.
     """
     if label not in ("y", "z"):

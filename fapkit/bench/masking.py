@@ -1,7 +1,7 @@
 """Cost of a score-masked training step relative to a dense one (ResNet-18, CPU).
 
 Dense step: Adam on all weights. Masked step: Adam on the scores of
-:func:`fapkit.masking.attach_scores` (weights frozen), top-k selection included, for
+`fapkit.masking.attach_scores` (weights frozen), top-k selection included, for
 ``scope="layer"`` and ``scope="global"``. Each masked variant is timed against the dense
 step in one process, the two interleaved step by step (the order alternating) so that
 machine noise hits both alike; medians are reported. Run ``python -m fapkit.bench.masking`` to print the JSON.

@@ -1,6 +1,6 @@
 """Datasets: the embedded synthetic face benchmark and loaders for local CelebA / LFW copies.
 
-Use :func:`load` to get any of them as a :class:`FaceTensors`, and :func:`make_loader` to
+Use `load` to get any of them as a `FaceTensors`, and `make_loader` to
 batch it. Nothing here downloads anything.
 """
 

@@ -1,10 +1,10 @@
 """Shared dataset container, fast tensor batching, validation and cache helpers.
 
-Every dataset in :mod:`fapkit.data` (synthetic faces, CelebA, LFW) is a
-:class:`FaceTensors`: the whole split held in memory as one ``uint8`` image tensor
+Every dataset in `fapkit.data` (synthetic faces, CelebA, LFW) is a
+`FaceTensors`: the whole split held in memory as one ``uint8`` image tensor
 plus binary target ``y`` and sensitive attribute ``z``. Holding uint8 keeps 200k
 CelebA images at 64x64 near 2.4 GB, and batching by index slicing
-(:class:`TensorLoader`) avoids per-item Python calls, which dominate CPU training
+(`TensorLoader`) avoids per-item Python calls, which dominate CPU training
 time for small images.
 """
 
@@ -79,13 +79,13 @@ def check_batch_size(batch_size: int) -> int:
 def cache_key(fields: Mapping[str, Any]) -> str:
     """Stable short hash of a JSON-serialisable mapping (sorted keys).
 
-    :func:`fapkit.records.stable_hash` with 20 hex digits, the length of every data cache key.
+    `fapkit.records.stable_hash` with 20 hex digits, the length of every data cache key.
     """
     return stable_hash(dict(fields), length=20)
 
 
 def try_load(path: Path) -> dict[str, Any] | None:
-    """Load a cache file written by :func:`~fapkit.records.save_torch`; None when absent or unreadable."""
+    """Load a cache file written by `~fapkit.records.save_torch`; None when absent or unreadable."""
     if not path.is_file():
         return None
     try:
@@ -121,7 +121,7 @@ def cached_decode(decode: Callable[[], torch.Tensor], files: Sequence[str], key_
                   root: Path, cache_dir: str | Path | None, cache: bool, stem: str) -> tuple[torch.Tensor, Path | None, bool]:
     """Images decoded by ``decode()``, or read from the cache a previous call wrote.
 
-    The cache file ``<stem>_<key>.pt`` (in :func:`resolve_cache_dir`) is keyed by ``key_fields``
+    The cache file ``<stem>_<key>.pt`` (in `resolve_cache_dir`) is keyed by ``key_fields``
     plus a digest of ``files``, so another split, size, crop or file set never reuses it; a
     corrupt or mismatching file is decoded again. Returns (images, cache path or None, whether
     the images came from the cache).
@@ -245,7 +245,7 @@ class FaceTensors(Dataset):
 
 # ----------------------------------------------------------------------------- batching
 class TensorLoader:
-    """Batches ``(x, y, z)`` straight from a :class:`FaceTensors` by index slicing.
+    """Batches ``(x, y, z)`` straight from a `FaceTensors` by index slicing.
 
     ``x`` is ``float32 [B, 3, H, W]`` in [0, 1]; ``y`` and ``z`` are ``int64 [B]``.
     With ``shuffle=True`` the order for epoch ``e`` is
@@ -306,7 +306,7 @@ def make_loader(
     seed: int = 0,
     drop_last: bool = False,
 ) -> TensorLoader | DataLoader:
-    """A :class:`TensorLoader` for a :class:`FaceTensors`, else a seeded ``DataLoader``.
+    """A `TensorLoader` for a `FaceTensors`, else a seeded ``DataLoader``.
 
     The fallback lets user datasets (anything yielding ``(x, y, z)``) flow through the
     same training code.

@@ -124,7 +124,7 @@ class LFW(FaceTensors):
     ``size`` is the output side in pixels (centre crop, then antialiased bilinear resize);
     ``crop`` is the fraction of the 250-px side kept around the centre (0.6 keeps the face and
     a little hair, close to CelebA's aligned framing). ``cache_dir`` and ``cache`` are as for
-    :class:`~fapkit.data.celeba.CelebA`.
+    `~fapkit.data.celeba.CelebA`.
 
     ``persons`` lists the identity of every image.
     """

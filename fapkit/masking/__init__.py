@@ -2,20 +2,20 @@
 
 Public API:
 
-* :func:`prunable_layers` -- which weights can be pruned (Conv2d/Linear ``.weight``);
-* :func:`magnitude_masks`, :func:`random_masks` -- one-shot masks (LMW and random);
-* :func:`attach_scores` -- learnable score masks (SGDP / edge-popup, HYDRA init), the
-  "generator" of FAPrune; returns a :class:`ScoreMasker`;
-* :func:`attach_fixed` -- fixed masks whose pruned weights stay exactly 0 while training;
-  returns a :class:`FixedMasker`;
-* :class:`Masker` -- masks, per-layer report, freeze (scores -> fixed), export, detach.
+* `prunable_layers` -- which weights can be pruned (Conv2d/Linear ``.weight``);
+* `magnitude_masks`, `random_masks` -- one-shot masks (LMW and random);
+* `attach_scores` -- learnable score masks (SGDP / edge-popup, HYDRA init), the
+  "generator" of FAPrune; returns a `ScoreMasker`;
+* `attach_fixed` -- fixed masks whose pruned weights stay exactly 0 while training;
+  returns a `FixedMasker`;
+* `Masker` -- masks, per-layer report, freeze (scores -> fixed), export, detach.
 
-Modules, readable first: :mod:`.topk` (pruning ratio, kept count, canonical top-k),
-:mod:`.layers` (the prunable-layer contract), :mod:`.static` (one-shot masks),
-:mod:`.reference` (what a score mask computes, and the engine interface), :mod:`.scores` and
-:mod:`.fixed` (the two kinds of mask on a layer), :mod:`.masker` (the handles). Private:
-:mod:`._fast` (the fast score engine, tested bit for bit against the reference) and
-:mod:`._torch` (every use of torch internals).
+Modules, readable first: `.topk` (pruning ratio, kept count, canonical top-k),
+`.layers` (the prunable-layer contract), `.static` (one-shot masks),
+`.reference` (what a score mask computes, and the engine interface), `.scores` and
+`.fixed` (the two kinds of mask on a layer), `.masker` (the handles). Private:
+`._fast` (the fast score engine, tested bit for bit against the reference) and
+`._torch` (every use of torch internals).
 
 The **pruning ratio** is the fraction of prunable weights *removed*; the kept count per
 layer is ``k = max(1, round((1 - ratio) * n))`` (over all selected weights for

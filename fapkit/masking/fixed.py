@@ -1,7 +1,7 @@
 """Fixed masks whose pruned weights stay exactly zero while the kept weights train.
 
 Used for LMW fine-tuning, training a sparse net from scratch, and fine-tuning after a score
-search (:meth:`Masker.freeze`). The layer keeps its plain dense forward (fast); instead of
+search (`Masker.freeze`). The layer keeps its plain dense forward (fast); instead of
 multiplying by the mask on every call, we make sure the pruned entries *are* zero:
 
 * at attach time they are set to 0;
@@ -96,7 +96,7 @@ def strip(layer: nn.Module, hook_id: int) -> None:
 
 
 def uninstall(layer: nn.Module) -> None:
-    """Undo :func:`install` after a last :meth:`FixedState.enforce`."""
+    """Undo `install` after a last `FixedState.enforce`."""
     state: FixedState = mask_state(layer)
     state.enforce()
     strip(layer, state.hook_id)

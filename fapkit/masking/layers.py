@@ -8,7 +8,7 @@ stem and the classifier are small and sensitive). "First" and "last" mean first 
 module registration order (``model.named_modules()``), which is the data-flow order of the
 torchvision models this kit is tested on.
 
-A masked layer keeps its masking state in one attribute (:data:`MASK_STATE`), whichever the
+A masked layer keeps its masking state in one attribute (`MASK_STATE`), whichever the
 kind of mask, so a layer cannot be masked twice.
 """
 
@@ -57,7 +57,7 @@ def resolve_layers(
 ) -> dict[str, nn.Module]:
     """Turn the ``layers=`` argument of the public functions into an ordered name -> module dict.
 
-    ``None`` means every prunable layer (see :func:`prunable_layers`); a mapping is taken as is
+    ``None`` means every prunable layer (see `prunable_layers`); a mapping is taken as is
     (e.g. the output of ``prunable_layers(model, include_first=False)``); an iterable of names
     is looked up in ``model``.
     """

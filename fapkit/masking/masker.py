@@ -1,4 +1,4 @@
-"""The :class:`Masker` handle and the two ways to create one.
+"""The `Masker` handle and the two ways to create one.
 
 ``attach_scores`` turns a model into a score-masked model (mask search: SGDP / FAPrune),
 ``attach_fixed`` into a fixed-mask model (fine-tuning, training from scratch). Both modify
@@ -32,7 +32,7 @@ from .topk import Scope, check_ratio, check_scope, kept_count
 
 @dataclass(frozen=True)
 class LayerRecord:
-    """One row of :meth:`Masker.report`: a masked layer and how much of it is pruned."""
+    """One row of `Masker.report`: a masked layer and how much of it is pruned."""
 
     name: str
     type: str
@@ -47,9 +47,9 @@ class Masker:
     """Handle on the masking of one model: masks, report, export, and undo.
 
     ``ratio`` is the requested pruning ratio (fraction of prunable weights removed), or for
-    masks given to :func:`attach_fixed` the ratio they realise; ``scope`` is ``"layer"``,
-    ``"global"`` or ``"given"``. The two kinds are :class:`ScoreMasker` (the mask is learned)
-    and :class:`FixedMasker` (the mask is fixed, the kept weights train).
+    masks given to `attach_fixed` the ratio they realise; ``scope`` is ``"layer"``,
+    ``"global"`` or ``"given"``. The two kinds are `ScoreMasker` (the mask is learned)
+    and `FixedMasker` (the mask is fixed, the kept weights train).
     """
 
     kind: ClassVar[str]
@@ -101,7 +101,7 @@ class Masker:
         self._check_active()
 
     def freeze(self) -> Masker:
-        """Fixed masks of the current selection, trainable weights (see :meth:`ScoreMasker.freeze`)."""
+        """Fixed masks of the current selection, trainable weights (see `ScoreMasker.freeze`)."""
         self._check_active()
         return self
 
@@ -170,7 +170,7 @@ class Masker:
 
 @dataclass(eq=False)
 class ScoreMasker(Masker):
-    """Learned masks: top-k of per-weight scores, weights frozen (see :mod:`.reference`)."""
+    """Learned masks: top-k of per-weight scores, weights frozen (see `.reference`)."""
 
     kind: ClassVar[str] = "scores"
     learns_mask: ClassVar[bool] = True
@@ -193,7 +193,7 @@ class ScoreMasker(Masker):
     def freeze(self) -> Masker:
         """Score masks -> fixed masks of the current selection; weights become trainable.
 
-        Returns the new :class:`FixedMasker`; this one becomes inactive.
+        Returns the new `FixedMasker`; this one becomes inactive.
         """
         self._check_active()
         current = self.masks()
@@ -217,7 +217,7 @@ class ScoreMasker(Masker):
 
 @dataclass(eq=False)
 class FixedMasker(Masker):
-    """Fixed masks: pruned weights stay exactly zero while the kept ones train (see :mod:`.fixed`)."""
+    """Fixed masks: pruned weights stay exactly zero while the kept ones train (see `.fixed`)."""
 
     kind: ClassVar[str] = "fixed"
     learns_mask: ClassVar[bool] = False
@@ -278,9 +278,9 @@ def attach_scores(
 
     ``init="magnitude"``: HYDRA scores ``s = W / max|W|`` (max per layer for
     ``scope="layer"``, over all masked layers for ``scope="global"``), so before any step
-    the mask equals :func:`magnitude_masks` with the same ratio and scope. ``init="random"``:
+    the mask equals `magnitude_masks` with the same ratio and scope. ``init="random"``:
     kaiming-uniform scores drawn from ``seed``. Weights are frozen; every other parameter is
-    left as it is (the caller decides what trains). See :mod:`fapkit.masking.reference`.
+    left as it is (the caller decides what trains). See `fapkit.masking.reference`.
     ``engine="reference"`` computes the same masks the plain, slow way (for checking).
     """
     ratio = check_ratio(ratio)
@@ -306,7 +306,7 @@ def attach_scores(
 def attach_fixed(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> FixedMasker:
     """Apply fixed bool ``masks`` (``{layer name: mask}``, True = kept) to ``model``.
 
-    Pruned weights are set to 0 now and kept at exactly 0 (see :mod:`fapkit.masking.fixed`);
+    Pruned weights are set to 0 now and kept at exactly 0 (see `fapkit.masking.fixed`);
     call ``masker.bind(optimizer)`` so this also holds right after each optimizer step.
     """
     chosen = resolve_layers(model, list(masks))

@@ -3,18 +3,18 @@
 A score-masked layer (SGDP / edge-popup; the generator of FAPrune) keeps its weight ``W``
 frozen and learns a score ``s`` per weight. Its forward uses ``W ⊙ m``, where the mask ``m``
 keeps the ``k`` largest ``|s|`` of the layer (``scope="layer"``) or of all masked layers
-together (``scope="global"``), ties broken by position (:func:`.topk.exact_topk_masks`).
+together (``scope="global"``), ties broken by position (`.topk.exact_topk_masks`).
 The top-k step has no useful gradient, so the backward pass is *straight-through*: it treats
 ``m`` as the identity, and the chain rule through ``W ⊙ |s|`` gives
 
     ∂L/∂s = ∂L/∂(W ⊙ m) ⊙ W ⊙ sign(s)          (sign(0) taken as +1, so a zero score learns)
     ∂L/∂W = ∂L/∂(W ⊙ m) ⊙ m                     (only if the caller unfreezes W)
 
-An engine serves all masked layers of one model; each layer holds a :class:`ScoreSlot` that
+An engine serves all masked layers of one model; each layer holds a `ScoreSlot` that
 hands the layer ``W ⊙ m`` and the backward pass ``m`` and ``W ⊙ sign(s)``. This module gives
-the interface (:class:`ScoreSlot`, :class:`ScoreEngine`) and :class:`ReferenceEngine`, which
+the interface (`ScoreSlot`, `ScoreEngine`) and `ReferenceEngine`, which
 recomputes everything from scratch at every call. The kit trains with the fast engine of
-:mod:`._fast`, which gives bit-identical masks and effective weights (tested) far faster;
+`._fast`, which gives bit-identical masks and effective weights (tested) far faster;
 ``attach_scores(..., engine="reference")`` switches to this one to check it.
 """
 
@@ -53,7 +53,7 @@ class ScoreEngine(Protocol):
         """Register ``layer``, in model order (the order global ties are broken in)."""
 
     def allocate(self, kept: Callable[[int], int]) -> None:
-        """Called once after the last :meth:`add`; ``kept(n)`` is the kept count of ``n`` scores."""
+        """Called once after the last `add`; ``kept(n)`` is the kept count of ``n`` scores."""
 
     def link(self) -> None:
         """Called once the layers have their ``scores`` parameters."""

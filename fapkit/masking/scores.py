@@ -2,11 +2,11 @@
 
 Every prunable weight ``W`` gets a score ``s`` (``layer.scores``, an ``nn.Parameter`` of the
 weight's shape) and the layer computes with ``W ⊙ m``, ``m`` the top-k of ``|s|``; see
-:mod:`.reference` for the definition and the gradients. Weights are frozen
+`.reference` for the definition and the gradients. Weights are frozen
 (``requires_grad=False``); if the caller unfreezes them they receive ``∂L/∂(W ⊙ m) ⊙ m``.
 
 This module is the layer-facing part (autograd function, forward, install/uninstall, score
-initialisation); an engine (:mod:`.reference`, or the fast one in :mod:`._fast`) computes the
+initialisation); an engine (`.reference`, or the fast one in `._fast`) computes the
 masks and effective weights for all layers of a model.
 """
 
@@ -89,7 +89,7 @@ def init_scores(
 
 
 def install(layer: nn.Module, slot: ScoreSlot, scores: torch.Tensor) -> None:
-    """Give ``layer`` a ``scores`` parameter, freeze its weight and mask its forward (after :func:`check_free`)."""
+    """Give ``layer`` a ``scores`` parameter, freeze its weight and mask its forward (after `check_free`)."""
     layer.register_parameter("scores", nn.Parameter(scores))
     layer.weight.requires_grad_(False)
     set_mask_state(layer, slot)
@@ -111,7 +111,7 @@ def strip(layer: nn.Module) -> None:
 
 
 def uninstall(layer: nn.Module, *, apply_mask: bool) -> None:
-    """Undo :func:`install`; with ``apply_mask`` the weight becomes ``W ⊙ m`` in place."""
+    """Undo `install`; with ``apply_mask`` the weight becomes ``W ⊙ m`` in place."""
     slot: ScoreSlot = mask_state(layer)
     if apply_mask:
         slot.engine.sync()

@@ -2,7 +2,7 @@
 
 Both return ``{layer name: BoolTensor shaped like the weight}`` with ``True`` = kept, and
 keep exactly ``k`` weights per layer (``scope="layer"``) or over all selected layers
-(``scope="global"``); ties are broken by position (see :func:`.topk.exact_topk_masks`).
+(``scope="global"``); ties are broken by position (see `.topk.exact_topk_masks`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def exact_topk_masks(values: list[torch.Tensor], k: int) -> list[torch.Tensor]:
     Keeps every value above the k-th largest value ``t`` and, among values equal to ``t``, the
     ones that come first in concatenation order, so exactly ``k`` are kept even when many values
     tie (e.g. constant scores). One ``kthvalue`` over all values: fine for one-off masks, too
-    slow to run at every training step of a large model (that is what :mod:`._fast` is for).
+    slow to run at every training step of a large model (that is what `._fast` is for).
     """
     flat = values[0] if len(values) == 1 else torch.cat(values)
     n = flat.numel()

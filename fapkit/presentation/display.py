@@ -67,7 +67,7 @@ def show(df: pd.DataFrame) -> None:
 
 
 def save_table(df: pd.DataFrame, name: str, results_dir: str | Path = "results") -> tuple[Path, Path]:
-    """Write `results_dir/<name>.csv` and `results_dir/<name>.md`; return both paths.
+    """Write ``results_dir/<name>.csv`` and ``results_dir/<name>.md``; return both paths.
 
     The CSV holds the numbers as they are (separate value and std columns). The Markdown file
     starts with the table's title and note (from ``df.attrs``) and prints the table as `readable`

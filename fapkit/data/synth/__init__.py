@@ -9,14 +9,14 @@ at CelebA's published rates.
 
 The package has one module per concept:
 
-- :mod:`~fapkit.data.synth.attributes`: the attribute model, i.e. the joint distribution of
-  the CelebA-like attributes (:data:`ATTRIBUTE_RATES`, :data:`P_MALE`), its marginal,
-  conditional and per-split sampling rates, and :func:`sample_attributes`;
-- :mod:`~fapkit.data.synth.render`: style sampling (attributes to continuous render
-  parameters) and the image renderer :func:`render_faces`, with the visual cue of every
+- `~fapkit.data.synth.attributes`: the attribute model, i.e. the joint distribution of
+  the CelebA-like attributes (`ATTRIBUTE_RATES`, `P_MALE`), its marginal,
+  conditional and per-split sampling rates, and `sample_attributes`;
+- `~fapkit.data.synth.render`: style sampling (attributes to continuous render
+  parameters) and the image renderer `render_faces`, with the visual cue of every
   attribute;
-- :mod:`~fapkit.data.synth.dataset`: :class:`SynthConfig`, :func:`generate` (attributes,
-  style, images and label noise from one seeded config) and the cached :class:`SynthFaces`.
+- `~fapkit.data.synth.dataset`: `SynthConfig`, `generate` (attributes,
+  style, images and label noise from one seeded config) and the cached `SynthFaces`.
 """
 
 from .attributes import (

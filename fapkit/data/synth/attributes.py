@@ -1,6 +1,6 @@
 """The attribute model of SynthFaces: a joint distribution of CelebA-named binary attributes.
 
-Sampling model (all rates in :data:`ATTRIBUTE_RATES`):
+Sampling model (all rates in `ATTRIBUTE_RATES`):
 
 1. ``z ~ Bernoulli(P(sensitive=1))`` (the marginal implied by the table).
 2. ``y | z ~ Bernoulli(q_z)`` with ``q_z = P(target=1 | sensitive=z)``. The table stores
@@ -17,10 +17,10 @@ Sampling model (all rates in :data:`ATTRIBUTE_RATES`):
 3. Male (when it is neither target nor sensitive) is drawn from ``P(Male | z, y)``, then
    every remaining attribute from ``P(a | Male)``.
 4. ``label_noise=p`` flips the *observed* target ``y`` with probability p (train split
-   only; done by :func:`fapkit.data.synth.dataset.generate`). ``attributes[target]`` keeps
+   only; done by `fapkit.data.synth.dataset.generate`). ``attributes[target]`` keeps
    the true label the image was drawn from.
 
-:func:`sampling_rates` gives the ``q_z`` of steps 1-2 for a split, :func:`sample_attributes`
+`sampling_rates` gives the ``q_z`` of steps 1-2 for a split, `sample_attributes`
 draws steps 1-3.
 """
 
@@ -103,7 +103,7 @@ def sample_attributes(
     sensitive: str,
     q: tuple[float, float],
 ) -> dict[str, np.ndarray]:
-    """Draw all :data:`SYNTH_ATTRIBUTES` for ``n`` faces (see the module docstring)."""
+    """Draw all `SYNTH_ATTRIBUTES` for ``n`` faces (see the module docstring)."""
     z = (rng.random(n) < marginal_rate(sensitive)).astype(np.int64)
     y = (rng.random(n) < np.where(z == 1, q[1], q[0])).astype(np.int64)
     attrs: dict[str, np.ndarray] = {sensitive: z, target: y}

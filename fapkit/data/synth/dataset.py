@@ -1,9 +1,9 @@
-"""The SynthFaces dataset: :class:`SynthConfig`, :func:`generate` and the cached :class:`SynthFaces`.
+"""The SynthFaces dataset: `SynthConfig`, `generate` and the cached `SynthFaces`.
 
-:func:`generate` derives four independent random streams (attributes, style, pixel noise,
+`generate` derives four independent random streams (attributes, style, pixel noise,
 label noise) from ``(seed, split, GENERATOR_VERSION)``, so a split is the same bit for bit
-in every process. :class:`SynthFaces` stores the result as a ``.pt`` file keyed by every
-field of the :class:`SynthConfig` plus :data:`GENERATOR_VERSION`.
+in every process. `SynthFaces` stores the result as a ``.pt`` file keyed by every
+field of the `SynthConfig` plus `GENERATOR_VERSION`.
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ def generate(cfg: SynthConfig) -> dict[str, torch.Tensor]:
 
 
 class SynthFaces(FaceTensors):
-    """Procedural face-like images with CelebA-named binary attributes (see :mod:`fapkit.data.synth`).
+    """Procedural face-like images with CelebA-named binary attributes (see `fapkit.data.synth`).
 
     ``split`` is ``"train"``, ``"valid"`` or ``"test"``; ``target`` and ``sensitive`` are two
-    different names from :data:`SYNTH_ATTRIBUTES`. ``size`` is the image side in pixels (>= 8):
+    different names from `SYNTH_ATTRIBUTES`. ``size`` is the image side in pixels (>= 8):
     images are rendered at this size directly. ``n`` is the number of images, by default 8000
     for train and 2000 for valid and test.
 

@@ -1,8 +1,8 @@
 """Style sampling and the renderer of SynthFaces: attributes in, uint8 face images out.
 
-:func:`sample_style` turns the binary attributes (see :mod:`fapkit.data.synth.attributes`)
-into per-image continuous render parameters; :func:`render_faces` draws them, vectorised
-over chunks of :data:`CHUNK` images.
+`sample_style` turns the binary attributes (see `fapkit.data.synth.attributes`)
+into per-image continuous render parameters; `render_faces` draws them, vectorised
+over chunks of `CHUNK` images.
 
 Visual cues (canonical face frame: face height 2 units, eyes near v=-0.08, mouth v=0.55):
 

@@ -1,6 +1,6 @@
 """The fast score engine: exact top-k masks and effective weights, updated incrementally.
 
-:class:`FastEngine` implements :class:`~fapkit.masking.reference.ScoreEngine` for all
+`FastEngine` implements `~fapkit.masking.reference.ScoreEngine` for all
 score-masked layers of one model, with the same results as the reference engine. Everything
 lives in flat "arena" tensors with one 64-aligned segment per layer:
 
@@ -15,7 +15,7 @@ lives in flat "arena" tensors with one 64-aligned segment per layer:
 One sync (after the scores changed, i.e. once per optimizer step):
 
 1. **Sweep** -- a single streaming pass over ``s`` in cache-sized chunks: ``|s|``, the
-   count of values above each group's band (:class:`~fapkit.masking._fast.search.BandSearch`),
+   count of values above each group's band (`~fapkit.masking._fast.search.BandSearch`),
    ``fresh = |s| >= lo``, the ``|s| > hi`` flags and ``s < 0``. Temporaries are float
    (comparisons into float are ~3x faster than into bool on CPU; float -> bool copies are
    cheap) and stay in a chunk-sized workspace; only bool flags reach memory.
@@ -24,7 +24,7 @@ One sync (after the scores changed, i.e. once per optimizer step):
    sign may have flipped; one sparse scan at the end finds them.
 3. **Settle** -- per group keep the ``k - c_hi`` largest band members (a stable sort of a
    few thousand values: ties go to the lower position, exactly like
-   :func:`~fapkit.masking.topk.exact_topk_masks`).
+   `~fapkit.masking.topk.exact_topk_masks`).
 4. **Apply** -- rewrite ``weff``/``wsign`` at the candidate positions only. ``W`` itself is
    recovered from ``wsign`` and the old sign, so no copy of the weights is kept.
 
@@ -121,7 +121,7 @@ class FastEngine:
 
     # ------------------------------------------------------------------ building
     def add(self, name: str, layer: nn.Module) -> Slot:
-        """Register ``layer`` (call :meth:`allocate` after the last one)."""
+        """Register ``layer`` (call `allocate` after the last one)."""
         group = len(self.slots) if self.scope == "layer" else 0
         slot = Slot(self, name, layer, -1, layer.weight.numel(), group,
                     weight_requires_grad=layer.weight.requires_grad)
@@ -287,7 +287,7 @@ class FastEngine:
 
     def _plan(self, runs: list[Run]) -> list[tuple[int, int, int]]:
         """The sweep's work list: ``(start, stop, group)`` chunks, and ``(start, stop, -1)``
-        items that combine the flags of the chunks just before them (:meth:`_flag`).
+        items that combine the flags of the chunks just before them (`_flag`).
 
         The order is *backwards* through the arenas: the optimizer updates the scores
         front to back, so the last ones it wrote are still in cache when the sweep starts.
@@ -315,10 +315,10 @@ class FastEngine:
 
     def _sweep(self, plan: list[tuple[int, int, int]], bounds, with_sign: bool,
                flips: bool) -> list[int]:
-        """Streaming pass along ``plan`` (see :meth:`_plan`); per-group counts of |s| > hi.
+        """Streaming pass along ``plan`` (see `_plan`); per-group counts of |s| > hi.
 
         Writes ``fresh = |s| >= lo``, optionally ``sign_fresh = s < 0``, the band flags
-        ``lo <= |s| <= hi`` and (with ``flips``) the candidates, see :meth:`_flag`.
+        ``lo <= |s| <= hi`` and (with ``flips``) the candidates, see `_flag`.
         """
         a_buf, f_buf = self.work
         s, band, fresh, sign = self.s, self.band, self.fresh, self.sign_fresh
@@ -353,7 +353,7 @@ class FastEngine:
 
         * ``band = fresh ^ (|s| > hi)``, that is ``lo <= |s| <= hi``;
         * with ``signs``: ``sign ^= sign_fresh``, so ``sign`` holds the sign *flips* (the old
-          sign is ``sign_fresh ^ sign`` from then on, see :meth:`_apply`);
+          sign is ``sign_fresh ^ sign`` from then on, see `_apply`);
         * with ``flips``: ``cand = (fresh ^ mask) | band | sign flips``.
         """
         span = slice(start // 8, stop // 8)

@@ -2,18 +2,18 @@
 
 A masked training step needs, per layer (or once for all layers), the set of the ``k``
 largest ``|s|``. ``torch.kthvalue`` over the 11.2M scores of a ResNet-18 costs more than a
-whole dense training step, so :class:`BandSearch` exploits that scores change slowly:
+whole dense training step, so `BandSearch` exploits that scores change slowly:
 
 1. **Count band.** Around the predicted threshold take a narrow band ``[c-w, c+w]``.
    The caller counts, in one streaming pass, the values above the band (``c_hi``) and the
    band members, and records the band members' positions. If ``c_hi < k <= c_hi + band``
-   the new k-th value lies in the band; otherwise :meth:`BandSearch.check` moves and widens
+   the new k-th value lies in the band; otherwise `BandSearch.check` moves and widens
    the band and the caller counts again (rare: the k-th value moves far less per step
    than the single values do).
-2. **Settle** (done by the caller, :mod:`.engine`). Only the ``k - c_hi`` largest band
+2. **Settle** (done by the caller, `.engine`). Only the ``k - c_hi`` largest band
    members are kept: a stable sort of a few thousand gathered values, so values equal to
    the threshold are kept in position order (layer order, then flat index), which makes
-   the result equal to :func:`~fapkit.masking.topk.exact_topk_masks` bit for bit.
+   the result equal to `~fapkit.masking.topk.exact_topk_masks` bit for bit.
 3. **Adapt.** The band is centred on the last threshold plus its smoothed drift, and its
    width follows how far off that prediction was.
 
@@ -91,7 +91,7 @@ class BandSearch:
         """True if the k-th value lies in the band; otherwise move the band and say False.
 
         ``c_hi`` counts values above the band, ``band`` values inside it. After
-        ``max_retries`` moves :attr:`exhausted` turns true and the caller falls back to a
+        ``max_retries`` moves `exhausted` turns true and the caller falls back to a
         one-shot exact selection.
         """
         if c_hi < self.k <= c_hi + band:
