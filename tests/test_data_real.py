@@ -210,3 +210,13 @@ def test_load_entry_point(celeba_root: Path, lfw_root: Path, tmp_path: Path) -> 
         load("imagenet")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError, match="CelebA"):
         load("celeba", root=tmp_path / "none")
+
+
+@pytest.mark.parametrize("dataset", [CelebA, LFW])
+def test_bad_decoding_arguments_are_refused_before_any_file_is_read(dataset, tmp_path):
+    with pytest.raises(ValueError, match=r"crop must be in \(0, 1\].*got 0"):
+        dataset(tmp_path / "absent", crop=0)
+    with pytest.raises(ValueError, match="size must be an int >= 8"):
+        dataset(tmp_path / "absent", size=4)
+    with pytest.raises(ValueError, match="split"):
+        dataset(tmp_path / "absent", split="training")

@@ -55,6 +55,14 @@ def check_size(size: int) -> int:
     return size
 
 
+def check_decoding(split: str, size: int, crop: float) -> None:
+    """The arguments every local image dataset (CelebA, LFW) decodes with: split, side length, centre crop."""
+    check_split(split)
+    check_size(size)
+    if not 0.0 < crop <= 1.0:
+        raise ValueError(f"crop must be in (0, 1] (the fraction of the shorter side kept), got {crop!r}")
+
+
 def check_attributes(target: str, sensitive: str, valid: Iterable[str], *, dataset: str) -> None:
     """Refuse unknown attribute names (listing the valid ones) and target == sensitive."""
     names = list(valid)

@@ -24,8 +24,7 @@ from .base import (
     FaceTensors,
     cached_decode,
     check_attributes,
-    check_size,
-    check_split,
+    check_decoding,
     decode_images,
 )
 
@@ -114,10 +113,7 @@ class CelebA(FaceTensors):
         cache: bool = True,
     ) -> None:
         root = Path(root)
-        check_split(split)
-        check_size(size)
-        if not 0.0 < crop <= 1.0:
-            raise ValueError(f"crop must be in (0, 1], got {crop!r}")
+        check_decoding(split, size, crop)
         missing = [f for f in (ATTR_FILE, PARTITION_FILE) if not (root / f).is_file()]
         if not root.is_dir() or missing:
             raise _missing_error(root, missing if root.is_dir() else [IMAGE_DIR, ATTR_FILE, PARTITION_FILE])

@@ -31,8 +31,7 @@ from .base import (
     FaceTensors,
     cached_decode,
     check_attributes,
-    check_size,
-    check_split,
+    check_decoding,
     decode_images,
 )
 
@@ -143,10 +142,7 @@ class LFW(FaceTensors):
         cache: bool = True,
     ) -> None:
         root = Path(root)
-        check_split(split)
-        check_size(size)
-        if not 0.0 < crop <= 1.0:
-            raise ValueError(f"crop must be in (0, 1], got {crop!r}")
+        check_decoding(split, size, crop)
         if not root.is_dir() or not (root / ATTR_FILE).is_file():
             raise _missing_error(root, [ATTR_FILE] if root.is_dir() else ["lfw/", ATTR_FILE])
         persons, nums, names, scores = read_lfw_attributes(root / ATTR_FILE)
