@@ -493,3 +493,15 @@ def test_masks_are_copies_and_eval_is_cached():
     assert masker.engine.groups[0].search.stats.calls == calls  # scores unchanged: no work
     records = masker.report()
     assert math.isclose(masker.summary()["ratio_prunable"], 1 - sum(r.kept for r in records) / sum(r.n for r in records))
+
+
+def test_torch_internals_are_used_in_one_module_only():
+    """Attaching masks in place needs a few private torch attributes; they live in masking/_torch.py."""
+    from pathlib import Path
+
+    import fapkit
+
+    private = re.compile(r"\._version\b|\._parameters\b|\._buffers\b|_forward_pre_hooks|\._conv_forward\b")
+    package = Path(fapkit.__file__).parent
+    users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if private.search(p.read_text()))
+    assert users == ["masking/_torch.py"]
