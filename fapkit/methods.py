@@ -154,13 +154,12 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     metrics = evaluate(model, ctx.test, device=ctx.device)
     valid_metrics = evaluate(model, ctx.valid, device=ctx.device)  # for choosing settings; never the test split
     if masker is not None:
-        summary = masker.summary()
+        summary, totals = masker.summary(), masker.totals()
         layers = [asdict(record) for record in masker.report()]
         plain = masker.export()
     else:
-        summary, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, [], model
+        summary, totals, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, {}, [], model
     plain = plain.cpu().eval()
-    totals = {name: int(summary[name]) for name in _TOTALS if name in summary}
     result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
                        plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers],
                        valid_metrics=valid_metrics, mask_totals=totals)
@@ -169,10 +168,6 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     ctx.computed_seconds = parents_before + elapsed
     save_result(result, run_dir)
     return result
-
-
-# Masker.summary's weight counts kept with a result (the layer table's total rows).
-_TOTALS = ("prunable_weights", "kept_weights", "parameters", "kept_parameters")
 
 
 def _plain(value: Any) -> Any:

@@ -114,29 +114,29 @@ class Masker:
             records.append(LayerRecord(name, type(self.layers[name]).__name__, tuple(mask.shape), n, kept, 1 - kept / n))
         return records
 
-    def summary(self) -> dict[str, Any]:
-        """Totals: pruning ratio over prunable weights and over all parameters.
+    def totals(self) -> dict[str, int]:
+        """Weight counts: prunable (masked) weights and kept ones, all parameters and kept ones.
 
-        ``ratio_prunable`` sums the masked layers; ``ratio_all`` counts every model parameter
-        (biases, norm layers, unmasked layers; scores excluded), so it is smaller.
+        ``parameters`` counts every model parameter (biases, norm layers, unmasked layers; scores
+        excluded); ``kept_parameters`` is that less the pruned weights.
         """
         masks = self.masks()
         n = sum(m.numel() for m in masks.values())
         kept = sum(int(m.sum()) for m in masks.values())
         score_ids = {id(p) for p in self.score_parameters()}
         total = sum(p.numel() for p in self.model.parameters() if id(p) not in score_ids)
-        return {
-            "kind": self.kind,
-            "scope": self.scope,
-            "requested_ratio": self.ratio,
-            "layers": len(masks),
-            "prunable_weights": n,
-            "kept_weights": kept,
-            "ratio_prunable": 1 - kept / n,
-            "parameters": total,
-            "kept_parameters": total - (n - kept),
-            "ratio_all": (n - kept) / total,
-        }
+        return {"prunable_weights": n, "kept_weights": kept, "parameters": total, "kept_parameters": total - (n - kept)}
+
+    def summary(self) -> dict[str, Any]:
+        """`totals` and the pruning ratios they give: over prunable weights and over all parameters.
+
+        ``ratio_prunable`` sums the masked layers; ``ratio_all`` counts every model parameter, so
+        it is smaller.
+        """
+        t = self.totals()
+        n, kept = t["prunable_weights"], t["kept_weights"]
+        return {"kind": self.kind, "scope": self.scope, "requested_ratio": self.ratio, "layers": len(self.layers),
+                **t, "ratio_prunable": 1 - kept / n, "ratio_all": (n - kept) / t["parameters"]}
 
     # ------------------------------------------------------------------ leaving
     def export(self) -> nn.Module:
