@@ -188,11 +188,14 @@ def pruning_explorer(compute: Compute, *, ratio: float = 0.8, alpha: float = 0.0
     Each slider reports only on release (``continuous_update=False``): one change, one run.
     With `compute_now`, the starting setting is computed at once so the table is never empty.
     ``plot(result) -> Figure`` draws the lower panel (default: per-group rates of the result).
+    Given a `GridCompute`, the sliders take the grid's values instead and the start snaps to
+    the nearest point.
     """
+    on_grid = getattr(compute, "axes", None) is not None
     for name, value, low, high in (("ratio", ratio, 0.5, 0.95), ("alpha", alpha, 0.0, 1.0), ("lam", lam, 0.0, 5.0)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
-        if not low <= value <= high:
+        if not on_grid and not low <= value <= high:
             raise ValueError(f"{name}={value} is outside the slider's range [{low}, {high}]")
     box = PruningExplorer(compute, ratio=float(ratio), alpha=float(alpha), lam=float(lam), plot=plot)
     if compute_now:

@@ -184,3 +184,12 @@ def test_grid_compute_refuses_points_off_the_grid() -> None:
     compute, _ = grid_compute([])
     with pytest.raises(ValueError, match="not on the precomputed grid"):
         compute.ready(ratio=0.8, alpha=0.0, lam=1.0)
+
+
+def test_a_grid_outside_the_default_slider_ranges_is_explored_on_its_own_values() -> None:
+    axes = {"ratio": [0.3], "alpha": [0.0], "lam": [8.0]}
+    background = FakeBackground([(0.3, 0.0, 8.0)], {0})
+    box = pruning_explorer(GridCompute(background, [(0.3, 0.0, 8.0)], axes), ratio=0.3, alpha=0.0, lam=8.0,
+                           plot=lambda r: None)
+    assert box.settings() == {"ratio": 0.3, "alpha": 0.0, "lam": 8.0}
+    assert cell(box.table.value, "fap-ratio") == "0.3000"
