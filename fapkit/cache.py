@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from . import __version__
 from .config import RunConfig
-from .metrics import is_degenerate
+from .metrics import is_degenerate, is_near_constant
 from .models import build_model
 from .records import load_json, load_torch, save_json, save_torch, stable_hash
 from .registry import COMMON_FIELDS, spec_of
@@ -62,12 +62,17 @@ class RunResult:
         """A (nearly) constant predictor in some sensitive group: its DI/DEO are trivially 'fair'."""
         return bool(self.metrics.get("degenerate", is_degenerate(self.metrics["groups"])))
 
+    @property
+    def near_constant(self) -> bool:
+        """Not degenerate, but some group's selection rate is within 0.05 of 0 or 1 (`fapkit.metrics.is_near_constant`)."""
+        return bool(self.metrics.get("near_constant", is_near_constant(self.metrics["groups"])))
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: everything but the model."""
         m = self.metrics
         return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
                 "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
-                "degenerate": self.degenerate,
+                "degenerate": self.degenerate, "near_constant": self.near_constant,
                 "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
                 "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
                 "history": self.history, "layers": self.layers, "mask_totals": self.mask_totals,
@@ -147,6 +152,7 @@ def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool
     net = _load_model(cfg.arch, run_dir / MODEL) if model else None
     metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
     metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
+    metrics["near_constant"] = record.get("near_constant", is_near_constant(metrics["groups"]))
     layers, totals = _layers_and_totals(record)
     return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
                      str(run_dir), record.get("seconds", 0.0), layers, record.get("valid", {}), totals)

@@ -34,6 +34,8 @@ def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
     add("--init", default=None, help="'pretrained' or 'random' (random-init search)")
     add("--scope", default=None, help="'layer' or 'global' top-k")
     add("--generator-form", default=None, help="'paper' or 'confusion'")
+    add("--schedule", default=None, help="learning-rate schedule: 'cosine' (warm-up, then to ≈ 0) or 'constant'")
+    add("--lam-ramp", type=float, default=None, help="fraction of the stage over which λ rises from 0 (0: constant)")
     add("--weights", default=None, help="local dense state_dict to start from")
     add("--device", default=None, help="cpu, cuda or auto")
     add("--seed", type=int, default=None)

@@ -9,6 +9,7 @@ from .checks import check_alpha, check_finite, check_ratio
 from .data import DATASETS
 from .models import ARCHITECTURES, check_arch
 from .registry import method_names, spec_of
+from .schedule import LR_SCHEDULES, LrSchedule
 
 #: The paper's eight methods in its row order (`fapkit.registry` holds their specs; `register` adds more).
 METHODS = method_names()
@@ -63,10 +64,16 @@ class RunConfig:
     batch_size: int = 64
     lr: float = 1e-3                   # Adam, weights
     score_lr: float = 1e-2             # Adam, mask scores
+    masked_lr: float | None = None     # Adam, weights of the fixed-mask stages (LMW, Fair-LMW, Scratch); None: lr
     disc_lr: float = 1e-3              # Adam, discriminator (paper: 1e-3)
     disc_hidden: int = 8               # paper: one hidden layer of 8 units
     disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
     disc_warmup: int = 0               # passes of discriminator-only training on the starting model (paper: 0)
+    disc_warmup_rule: Literal["fixed", "plateau"] = "fixed"  # "plateau": stop once held-out advantage stops rising
+    lam_ramp: float = 0.0              # fraction of the stage over which λ rises linearly from 0 (paper: 0, constant)
+    schedule: LrSchedule = "cosine"    # weights' and scores' lr: "cosine" (warm-up, then to ≈ 0) or "constant"
+    lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
+    bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
     scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs
     weight_decay: float = 0.0
     seed: int = 0
@@ -83,7 +90,9 @@ class RunConfig:
 # sees ~25,000 steps on CelebA; the quick preset's FAPrune stage has 141. The quick and smoke presets
 # therefore warm the discriminator up on the starting model and give it a larger learning rate and
 # several steps per generator step (values chosen on the validation split, see README "Presets").
-_SHORT_SCHEDULE_ADVERSARY = dict(disc_lr=1e-2, disc_steps=3, disc_warmup=5)
+# The warm-up runs until the heads' advantage on held-out batches stops rising (at most 50 passes
+# over the stored predictions, which costs seconds), not for a count tuned on one dataset.
+_SHORT_SCHEDULE_ADVERSARY = dict(disc_lr=1e-2, disc_steps=3, disc_warmup=50, disc_warmup_rule="plateau")
 _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # A four-layer CNN at 32×32 on ~1000 images: seconds per method; for tests and CI notebook runs.
     "smoke": dict(arch="small_cnn", epochs=2, pretrain_epochs=4, lr=1e-3, score_lr=1e-2, **_SHORT_SCHEDULE_ADVERSARY,
@@ -98,6 +107,9 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # Adam lr 1e-3 with one step per batch and no warm-up); meant for a GPU and CelebA.
     "paper": dict(arch="resnet18", epochs=10, pretrain_epochs=30, lr=1e-4, score_lr=1e-2, batch_size=64,
                   disc_lr=1e-3, disc_steps=1, disc_warmup=0, device="auto", data=dict(name="celeba", size=128)),
+    # Every preset trains with the same schedule (RunConfig defaults: linear warm-up over 5 % of a
+    # stage's steps, then cosine to ≈ 0, BN statistics re-estimated at the end). The paper states no
+    # schedule; ``schedule="constant", bn_reestimate=False`` is its literal constant-lr reading.
 }
 
 
@@ -132,7 +144,7 @@ def make_config(method: str = "faprune", *, preset: str = "quick", **overrides: 
         overrides["name"] = overrides.pop("dataset")
     for key, value in overrides.items():
         if value is None and key not in ("weights", "root", "correlation", "n_train", "n_valid", "n_test",
-                                         "n_monitor", "scratch_epochs"):
+                                         "n_monitor", "scratch_epochs", "masked_lr"):
             continue  # None means "keep the preset's value"
         if key in data_names:
             data_values[key] = value
@@ -156,8 +168,19 @@ def _check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
 def validate(cfg: RunConfig) -> None:
     """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
     spec = spec_of(cfg.method)  # a ValueError naming the registered methods
-    for name in ("ratio", "alpha", "lam", "lr", "score_lr", "disc_lr", "weight_decay"):
+    for name in ("ratio", "alpha", "lam", "lr", "score_lr", "disc_lr", "weight_decay", "lam_ramp", "lr_warmup"):
         _check_type(name, getattr(cfg, name), (int, float))
+    for name in ("lam_ramp", "lr_warmup"):
+        check_finite(name, getattr(cfg, name))
+        if not 0.0 <= getattr(cfg, name) < 1.0:
+            raise ValueError(f"{name} must be a fraction of the stage's steps in [0, 1), got {getattr(cfg, name)}")
+    if cfg.schedule not in LR_SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, got {cfg.schedule!r}")
+    if cfg.disc_warmup_rule not in ("fixed", "plateau"):
+        raise ValueError(f"disc_warmup_rule must be 'fixed' (exactly disc_warmup passes) or 'plateau' (at most "
+                         f"disc_warmup passes, until the held-out advantage stops rising), got {cfg.disc_warmup_rule!r}")
+    if not isinstance(cfg.bn_reestimate, bool):
+        raise TypeError(f"bn_reestimate must be bool, got {type(cfg.bn_reestimate).__name__} {cfg.bn_reestimate!r}")
     for name in ("epochs", "pretrain_epochs", "batch_size", "disc_hidden", "disc_steps", "disc_warmup", "seed"):
         _check_type(name, getattr(cfg, name), int)
     for name in ("lam", "lr", "score_lr", "disc_lr", "weight_decay"):
@@ -175,8 +198,11 @@ def validate(cfg: RunConfig) -> None:
         _check_type("scratch_epochs", cfg.scratch_epochs, int)
         if cfg.scratch_epochs < 1:
             raise ValueError(f"scratch_epochs must be >= 1 or None (pretrain_epochs + epochs), got {cfg.scratch_epochs}")
-    for name in ("lr", "score_lr", "disc_lr"):
-        if not getattr(cfg, name) > 0:
+    if cfg.masked_lr is not None:
+        _check_type("masked_lr", cfg.masked_lr, (int, float))
+        check_finite("masked_lr", cfg.masked_lr)
+    for name in ("lr", "score_lr", "disc_lr", "masked_lr"):
+        if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
             raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
     if cfg.init not in ("pretrained", "random"):
         raise ValueError(f"init must be 'pretrained' or 'random', got {cfg.init!r}")

@@ -22,7 +22,10 @@ cache key reads); `_train_method` is the one stage runner that reads it, so a ne
 ``registry.register(MethodSpec(...))``.
 
 In the score modes the weights, biases and BN affine parameters stay frozen; BN running statistics
-keep updating in train mode so they follow the masked network. With ``init="random"`` (random-init
+keep updating in train mode so they follow the masked network, and (``bn_reestimate``, the
+default) are recomputed on the training split once the mask is final. Every stage, a user's model
+included, trains on the same schedule (``schedule="cosine"``: linear warm-up, then cosine to ≈ 0;
+`fapkit.schedule`) and reports the model of its last step: no checkpoint is picked afterwards. With ``init="random"`` (random-init
 fair subnetwork search, sgdp/faprune only) the frozen weights are the architecture's default random
 init and BN's affine parameters stay at 1/0, i.e. non-affine BN as in edge-popup.
 
@@ -187,7 +190,13 @@ def _fresh_model(ctx: _Context) -> nn.Module:
 def _adversary_settings(cfg: RunConfig) -> dict[str, Any]:
     """The adversary settings a FAPrune or debiasing stage reads."""
     return dict(alpha=cfg.alpha, lam=cfg.lam, disc_lr=cfg.disc_lr, disc_hidden=cfg.disc_hidden,
-                disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup)
+                disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup, disc_warmup_rule=cfg.disc_warmup_rule,
+                lam_ramp=cfg.lam_ramp)
+
+
+def _schedule_settings(cfg: RunConfig) -> dict[str, Any]:
+    """How every stage's trained parameters move over time (the same for every method)."""
+    return dict(schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
 
 
 def _epochs(spec: MethodSpec, cfg: RunConfig) -> int:
@@ -225,13 +234,14 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
             masks = (random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope) if spec.mask == "random"
                      else magnitude_masks(model, cfg.ratio, scope=cfg.scope))
             masker = attach_fixed(model, masks)
-        params, lr, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.weight_decay
+        lr = cfg.masked_lr if spec.mask != "none" and cfg.masked_lr is not None else cfg.lr
+        params, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.weight_decay
     extra: dict[str, Any] = {}
     if spec.step != "ce":
         extra = _adversary_settings(cfg)
     if spec.step == "faprune":
         extra["generator_form"] = cfg.generator_form
-    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, **extra)
+    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, **extra, **_schedule_settings(cfg))
     history = fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, workdir=run_dir, progress=ctx.progress,
                   device=ctx.device, seed=cfg.seed, desc=method)
     return model, masker, history

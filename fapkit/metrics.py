@@ -64,12 +64,18 @@ __all__ = [
     "fairness_report",
     "evaluate",
     "is_degenerate",
+    "is_near_constant",
     "DEGENERATE_TOLERANCE",
+    "NEAR_CONSTANT_TOLERANCE",
 ]
 
 #: A group whose selection rate is within this distance of 0 or 1 is (nearly) given one constant
 #: prediction; such a model reaches DI ≈ 1 or DEO ≈ 0 trivially (see :func:`is_degenerate`).
 DEGENERATE_TOLERANCE = 0.01
+#: The second, wider level: a selection rate within 0.05 of 0 or 1 in some group (but not within
+#: `DEGENERATE_TOLERANCE`) marks a *near-constant* model, e.g. rates 0.98 and 0.80, whose DI/DEO
+#: are largely bought by predicting one class (see `is_near_constant`).
+NEAR_CONSTANT_TOLERANCE = 0.05
 
 
 def _as_binary(a: ArrayLike, name: str) -> np.ndarray:
@@ -175,6 +181,12 @@ def is_degenerate(groups: dict[Any, dict[str, Any]], *, tolerance: float = DEGEN
     return False
 
 
+def is_near_constant(groups: dict[Any, dict[str, Any]]) -> bool:
+    """Whether a model is *near-constant*: some group's selection rate is within `NEAR_CONSTANT_TOLERANCE`
+    of 0 or 1, but the model is not degenerate (`is_degenerate`); the two levels never both hold."""
+    return is_degenerate(groups, tolerance=NEAR_CONSTANT_TOLERANCE) and not is_degenerate(groups)
+
+
 def disparate_impact(y_pred: ArrayLike, z: ArrayLike) -> float:
     """Disparate impact: ``DI = min_g sel_g / max_g sel_g``, with ``sel_g = P(ŷ=1 | z=g)``.
 
@@ -269,6 +281,7 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
     * ``deo_max``, ``deo_mean``, ``deo_tpr``: the other DEO kinds
     * ``groups``: `group_rates`
     * ``degenerate``: `is_degenerate` of the groups (a constant predictor in some group)
+    * ``near_constant``: `is_near_constant` of the groups (the wider second level)
 
     Raises ``ValueError`` under the same conditions as `equalized_odds`
     with its default kind. A one-group ``z`` or an empty ``(y, z)`` cell
@@ -291,6 +304,7 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
         "deo_tpr": deo["tpr"],
         "groups": groups,
         "degenerate": is_degenerate(groups),
+        "near_constant": is_near_constant(groups),
     }
 
 

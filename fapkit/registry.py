@@ -9,7 +9,7 @@ over the settings it reads. Adding a method is adding one `MethodSpec` (`registe
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Iterator, Literal
 
 MaskKind = Literal["none", "random", "magnitude", "scores"]
@@ -18,7 +18,10 @@ EpochBudget = Literal["pretrain", "method", "scratch"]
 
 #: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
-_ADVERSARY_FIELDS = ("alpha", "lam", "disc_lr", "disc_hidden", "disc_steps", "disc_warmup")
+_ADVERSARY_FIELDS = ("alpha", "lam", "disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule",
+                     "lam_ramp")
+#: How every stage trains over time (`fapkit.schedule`, `fapkit.batchnorm`): read by every stage's key.
+SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate")
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,9 @@ class MethodSpec:
     ``mask``: ``"none"`` (dense: weights, biases and BN train), ``"random"`` / ``"magnitude"`` (a
     fixed mask at ``ratio``; the unpruned weights and BN train, pruned weights stay exactly 0) or
     ``"scores"`` (a learnable top-k score mask over frozen weights; only the scores train, with
-    ``score_lr``). ``epochs``: which budget of the config it trains for (``pretrain_epochs``,
-    ``epochs``, or Scratch's ``scratch_epochs``). ``key_stage``: the cache-key family when the method
+    ``score_lr``); the fixed-mask kinds train their weights with ``masked_lr`` (None: ``lr``).
+    ``epochs``: which budget of the config it trains for (``pretrain_epochs``, ``epochs``, or
+    Scratch's ``scratch_epochs``). ``key_stage``: the cache-key family when the method
     is another one's stage on a different parent (Fair-SGDP is SGDP's stage on the debiased model).
     """
 
@@ -71,8 +75,15 @@ def register(spec: MethodSpec) -> MethodSpec:
     unknown = [name for name in spec.key_fields if name not in settings]
     if unknown:
         raise ValueError(f"method {spec.name!r}: key fields {unknown} are not RunConfig settings")
+    spec = _with_schedule(spec)
     _SPECS[spec.name] = spec
     return spec
+
+
+def _with_schedule(spec: MethodSpec) -> MethodSpec:
+    """The spec with `SCHEDULE_FIELDS` in its key (every stage trains on a schedule)."""
+    missing = tuple(f for f in SCHEDULE_FIELDS if f not in spec.key_fields)
+    return replace(spec, key_fields=spec.key_fields + missing)
 
 
 @contextmanager
@@ -101,20 +112,21 @@ def method_names() -> tuple[str, ...]:
 # The paper's eight (tables 2–3), in its row order. Colours follow its figure 1: SGDP pink, the
 # debias-then-prune methods yellow/orange, FAPrune green.
 _SCORES = ("ratio", "scope", "epochs", "score_lr", "init")
+_FIXED = ("ratio", "scope", "epochs", "lr", "masked_lr", "weight_decay")
 for _spec in (
     MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
                epochs="pretrain"),
     MethodSpec("adv_debias", "Adversarial Debiasing", 9, "normal", ("epochs", "lr", "weight_decay") + _ADVERSARY_FIELDS,
                step="debias"),
     MethodSpec("scratch", "Train from Scratch", 7, None,
-               COMMON_FIELDS + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "weight_decay"),
+               COMMON_FIELDS + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "masked_lr",
+                                "weight_decay"),
                mask="random", epochs="scratch"),
     MethodSpec("sgdp", "SGDP", 6, "normal", _SCORES, mask="scores", random_init=True),
-    MethodSpec("lmw", "LMW", 5, "normal", ("ratio", "scope", "epochs", "lr", "weight_decay"), mask="magnitude"),
+    MethodSpec("lmw", "LMW", 5, "normal", _FIXED, mask="magnitude"),
     MethodSpec("fair_sgdp", "Fair-SGDP", 8, "adv_debias", _SCORES, mask="scores", key_stage="sgdp"),
-    MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", ("ratio", "scope", "epochs", "lr", "weight_decay"),
-               mask="magnitude", key_stage="lmw"),
+    MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", _FIXED, mask="magnitude", key_stage="lmw"),
     MethodSpec("faprune", "Ours (FAPrune)", 2, "normal",
                _SCORES + _ADVERSARY_FIELDS + ("generator_form",), mask="scores", step="faprune", random_init=True),
 ):
-    _SPECS[_spec.name] = _spec  # built-ins: `register`'s checks would import config, which imports us
+    _SPECS[_spec.name] = _with_schedule(_spec)  # built-ins: `register`'s checks would import config, which imports us

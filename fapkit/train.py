@@ -29,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .batchnorm import reestimate_batchnorm
 from .discriminators import (
     AdversaryMonitor,
     FairnessDiscriminator,
@@ -39,6 +40,7 @@ from .discriminators import (
 from .metrics import evaluate
 from .records import load_torch, save_torch
 from .runtime import keep_freed_memory
+from .schedule import LrSchedule, lam_factor, lr_factor
 
 StepKind = Literal["ce", "faprune", "debias"]
 CHECKPOINT = "checkpoint.pt"
@@ -59,6 +61,11 @@ class Stage:
     generator_form: Literal["paper", "confusion"] = "paper"
     disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
     disc_warmup: int = 0               # passes of discriminator-only training before the first generator step
+    disc_warmup_rule: Literal["fixed", "plateau"] = "fixed"  # see `warm_up_discriminator`
+    lam_ramp: float = 0.0              # λ rises linearly from 0 over this fraction of the steps (0: constant)
+    schedule: LrSchedule = "constant"  # the trained parameters' lr over the stage (`fapkit.schedule`)
+    lr_warmup: float = 0.0
+    bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.batchnorm`)
 
     @property
     def adversarial(self) -> bool:
@@ -111,14 +118,18 @@ def ce_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: to
 def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDiscriminator,
                  disc_opt: torch.optim.Optimizer, stage: Stage,
                  x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                 monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
-    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G."""
+                 monitor: AdversaryMonitor | None = None, lam: float | None = None) -> dict[str, torch.Tensor]:
+    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G.
+
+    ``lam`` is this step's λ (the ramp's value); None: ``stage.lam``.
+    """
+    lam = stage.lam if lam is None else lam
     logit = _one_logit(model(x), len(x))
     prob = torch.sigmoid(logit)
     d_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)  # lines 4–7
     ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
     fair = generator_fairness_term(disc, prob, y, z, stage.generator_form)
-    loss = ce + stage.lam * fair
+    loss = ce + lam * fair
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -128,8 +139,9 @@ def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDis
 def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
                 disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer, stage: Stage,
                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                monitor: AdversaryMonitor | None = None) -> dict[str, torch.Tensor]:
-    """Adversarial Debiasing: adversary step(s), then the projected predictor step."""
+                monitor: AdversaryMonitor | None = None, lam: float | None = None) -> dict[str, torch.Tensor]:
+    """Adversarial Debiasing: adversary step(s), then the projected predictor step (``lam``: this step's λ)."""
+    lam = stage.lam if lam is None else lam
     logit = _one_logit(model(x), len(x))
     prob = torch.sigmoid(logit)
     a_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)
@@ -141,22 +153,70 @@ def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.O
         if g is None:
             p.grad = None
         else:
-            p.grad = g if h is None else project_out(g, h, stage.lam)
+            p.grad = g if h is None else project_out(g, h, lam)
     opt.step()
     return {"loss": l_pred.detach(), "ce": l_pred.detach(), **a_losses}
 
 
 def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer,
-                          train_loader: Iterable, stage: Stage, device: torch.device) -> dict[str, float]:
+                          train_loader: Iterable, stage: Stage, device: torch.device) -> dict[str, Any]:
     """Train the discriminator alone on the starting model's predictions before the first generator step.
 
     The predictions of one pass over the training loader (train mode, as the game sees them; BN
     running statistics restored afterwards, so the model is untouched) are computed once; the
-    heads then take one Adam step per batch for `stage.disc_warmup` passes over them. Returns
-    ``warmup_steps`` and the heads' advantage over the last pass (see `AdversaryMonitor`).
+    heads then take one Adam step per batch per pass over them.
+
+    ``stage.disc_warmup_rule``: ``"fixed"`` runs exactly ``stage.disc_warmup`` passes over all
+    batches. ``"plateau"`` holds every fifth batch out, and after each pass over the others
+    measures the heads' advantage on the held-out ones (`heldout_monitor`, `mixed_advantage`); it
+    stops once that has `plateaued`, or after ``stage.disc_warmup`` passes: the adversary has then
+    learnt what the starting model's predictions tell it, however many passes that takes on a
+    given dataset.
+
+    Returns ``warmup_steps``, ``warmup_passes``, the heads' advantage (``warmup_adv_*``: over the
+    last pass for "fixed", on the held-out batches for "plateau") and, for "plateau",
+    ``warmup_heldout_adv`` (the per-pass trajectory of the held-out advantage).
     """
     if stage.disc_warmup < 1:
         return {"warmup_steps": 0}
+    batches = _starting_predictions(model, train_loader, device)
+    plateau = stage.disc_warmup_rule == "plateau" and len(batches) >= 2
+    held_out = {i for i in range(len(batches)) if plateau and i % 5 == 4} or ({len(batches) - 1} if plateau else set())
+    held = [b for i, b in enumerate(batches) if i in held_out]
+    fit_on = [b for i, b in enumerate(batches) if i not in held_out]
+    steps, trajectory = 0, []
+    for _ in range(stage.disc_warmup):
+        monitor = AdversaryMonitor(stage.alpha)  # the last pass's is reported ("fixed")
+        for i in torch.randperm(len(fit_on)).tolist():
+            discriminator_update(disc, disc_opt, *fit_on[i], steps=1, monitor=monitor)
+            steps += 1
+        if plateau:
+            monitor = heldout_monitor(disc, held, stage.alpha)
+            trajectory.append(round(mixed_advantage(monitor, stage.alpha), 6))
+            if plateaued(trajectory):
+                break
+    out: dict[str, Any] = {"warmup_steps": steps, "warmup_passes": steps // max(len(fit_on), 1),
+                           **{f"warmup_{k}": v for k, v in monitor.advantage().items()}}
+    if plateau:
+        out["warmup_heldout_adv"] = trajectory
+    return out
+
+
+#: The plateau rule's patience (passes without a rise) and the rise that counts, in nats.
+PLATEAU_PATIENCE = 3
+PLATEAU_TOLERANCE = 1e-4
+
+
+def plateaued(trajectory: list[float], patience: int = PLATEAU_PATIENCE, tolerance: float = PLATEAU_TOLERANCE) -> bool:
+    """Whether the last `patience` values all stayed within `tolerance` of the best value before them."""
+    if len(trajectory) <= patience:
+        return False
+    return max(trajectory[-patience:]) <= max(trajectory[:-patience]) + tolerance
+
+
+def _starting_predictions(model: nn.Module, train_loader: Iterable,
+                          device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(σ(logit), y, z) per training batch of the model as it is, in train mode; BN buffers left unchanged."""
     buffers = {name: b.clone() for name, b in model.named_buffers()}
     if hasattr(train_loader, "epoch"):
         train_loader.epoch = 0
@@ -166,16 +226,33 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
         for batch in train_loader:
             x, y, z = _batch_to(batch, device)
             batches.append((torch.sigmoid(_one_logit(model(x), len(x))), y, z))
-    with torch.no_grad():
         for name, b in model.named_buffers():
             b.copy_(buffers[name])
-    steps = 0
-    for _ in range(stage.disc_warmup):
-        monitor = AdversaryMonitor(stage.alpha)  # the last pass's is reported
-        for i in torch.randperm(len(batches)).tolist():
-            discriminator_update(disc, disc_opt, *batches[i], steps=1, monitor=monitor)
-            steps += 1
-    return {"warmup_steps": steps, **{f"warmup_{k}": v for k, v in monitor.advantage().items()}}
+    return batches
+
+
+def heldout_monitor(disc: FairnessDiscriminator, batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                    alpha: float) -> AdversaryMonitor:
+    """The heads' losses on `batches` without training on them, gathered in an `AdversaryMonitor`."""
+    monitor = AdversaryMonitor(alpha)
+    with torch.no_grad():
+        for prob, y, z in batches:
+            di_each, deo_each = disc.per_sample_losses(prob, y, z)
+            monitor.update(di_each, deo_each, y, z)
+    return monitor
+
+
+def mixed_advantage(monitor: AdversaryMonitor, alpha: float) -> float:
+    """α·advantage of the DI head + (1 − α)·the DEO heads' advantage (cells weighted by size), in nats."""
+    adv = monitor.advantage()
+    total = 0.0
+    if alpha > 0:
+        total += alpha * adv.get("adv_di", 0.0)
+    if alpha < 1:
+        n = sum(monitor.cell_n)
+        deo = sum(monitor.cell_n[c] * adv.get(f"adv_deo_y{c}", 0.0) for c in (0, 1)) / max(n, 1)
+        total += (1.0 - alpha) * deo
+    return total
 
 
 def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,
@@ -183,8 +260,16 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         device: str | torch.device = "cpu", seed: int = 0, desc: str = "train") -> list[dict[str, Any]]:
     """Train `params` of `model` for `stage.epochs` epochs; return the per-epoch history.
 
+    The learning rate follows ``stage.schedule`` step by step (`fapkit.schedule.lr_factor`) and λ
+    its ramp (`fapkit.schedule.lam_factor`); each epoch's record ends with the ``lr`` (and, in
+    adversarial stages, ``lam``) of its last step. With ``stage.bn_reestimate`` the BatchNorm
+    statistics are recomputed on the training data after the last epoch (the last record then
+    says ``bn_reestimated``), so the returned model is the one the schedule ended on, with the
+    statistics of that very network.
+
     With `workdir`, a checkpoint is written after every epoch and a later call with the same
-    workdir resumes after the last completed epoch (same data order, same optimizer state).
+    workdir resumes after the last completed epoch (same data order, same optimizer state, the
+    same point of the schedule).
     """
     device = torch.device(device)
     model.to(device)
@@ -197,14 +282,15 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
     start, history = _resume(ckpt_path, stage, model, opt, disc, disc_opt)
     initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
-    warmup: dict[str, float] = {}
+    warmup: dict[str, Any] = {}
     if disc is not None and start == 0 and stage.disc_warmup > 0:
         warmup = warm_up_discriminator(model, disc, disc_opt, train_loader, stage, device)
+    clock = _Clock(stage, _batches_per_epoch(train_loader, stage))
 
     for epoch in range(start, stage.epochs):
         record = {"epoch": epoch + 1, **train_one_epoch(model, params, opt, disc, disc_opt, stage, train_loader, epoch,
                                                          check=epoch == start, device=device, progress=progress,
-                                                         desc=desc)}
+                                                         desc=desc, clock=clock)}
         if epoch == 0:
             record.update(warmup)
         val = evaluate(model, valid_loader, device=device)
@@ -214,31 +300,76 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         history.append(record)
         if ckpt_path is not None:
             _save_checkpoint(ckpt_path, stage, epoch + 1, history, model, opt, disc, disc_opt)
+    if stage.bn_reestimate and history:
+        # after the last checkpoint and from it: a resumed run recomputes the same statistics
+        history[-1]["bn_reestimated"] = reestimate_batchnorm(model, train_loader, device)
     return history
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """Where a step falls in the stage's schedule: its learning rate and its λ."""
+
+    stage: Stage
+    steps_per_epoch: int
+
+    def _position(self, epoch: int, step: int) -> tuple[int, int]:
+        total = self.stage.epochs * self.steps_per_epoch
+        return min(epoch * self.steps_per_epoch + step, total - 1), total
+
+    def lr(self, epoch: int, step: int) -> float:
+        t, total = self._position(epoch, step)
+        return self.stage.lr * lr_factor(t, total, self.stage.lr_warmup, self.stage.schedule)
+
+    def lam(self, epoch: int, step: int) -> float:
+        t, total = self._position(epoch, step)
+        return self.stage.lam * lam_factor(t, total, self.stage.lam_ramp)
+
+
+def _batches_per_epoch(loader: Iterable, stage: Stage) -> int:
+    """len(loader), which a step-wise schedule needs; 1 when nothing is scheduled (any iterable will do)."""
+    if stage.schedule == "constant" and stage.lam_ramp == 0:
+        return 1
+    try:
+        n = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"the training loader ({type(loader).__name__}) has no len(): the learning-rate schedule "
+                         "and the λ ramp need the number of batches per epoch; give it __len__ or pass "
+                         "schedule='constant', lam_ramp=0") from None
+    if n < 1:
+        raise ValueError("the training loader yielded no batches")
+    return n
 
 
 def train_one_epoch(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
                     disc: FairnessDiscriminator | None, disc_opt: torch.optim.Optimizer | None, stage: Stage,
                     loader: Iterable, epoch: int, *, check: bool = False, device: torch.device = torch.device("cpu"),
-                    progress: bool = False, desc: str = "train") -> dict[str, float]:
-    """One pass over `loader` with the stage's step; epoch means of its losses (``train_*``) and advantages."""
+                    progress: bool = False, desc: str = "train", clock: _Clock | None = None) -> dict[str, float]:
+    """One pass over `loader` with the stage's step; epoch means of its losses (``train_*``) and advantages.
+
+    With a `clock` (as `fit` passes) each step first sets its scheduled learning rate and λ.
+    """
     if hasattr(loader, "epoch"):
         loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
     model.train()
     monitor = AdversaryMonitor(stage.alpha) if disc is not None else None
     sums: dict[str, float] = {}
-    steps = 0
+    steps, lr, lam = 0, stage.lr, stage.lam
     bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
     for step, batch in enumerate(bar):
         x, y, z = _batch_to(batch, device)
         if check and step == 0:
             _check_batch(y, z)
+        if clock is not None:
+            lr, lam = clock.lr(epoch, step), clock.lam(epoch, step)
+            for group in opt.param_groups:
+                group["lr"] = lr
         if stage.kind == "ce":
             out = ce_step(model, opt, x, y)
         elif stage.kind == "faprune":
-            out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor)
+            out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor, lam=lam)
         else:
-            out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor)
+            out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor, lam=lam)
         _finite(out["loss"], epoch, step, "loss")
         for key, value in out.items():
             sums[key] = sums.get(key, 0.0) + float(value)
@@ -247,9 +378,12 @@ def train_one_epoch(model: nn.Module, params: list[nn.Parameter], opt: torch.opt
             bar.set_postfix(loss=f"{float(out['loss']):.3f}")
     if steps == 0:
         raise ValueError("the training loader yielded no batches")
-    record = {f"train_{k}": v / steps for k, v in sums.items()}
+    record: dict[str, float] = {f"train_{k}": v / steps for k, v in sums.items()}
     if monitor is not None:
         record.update({f"train_{k}": v for k, v in monitor.advantage().items()})
+    record["lr"] = lr
+    if stage.adversarial:
+        record["lam"] = lam
     return record
 
 

@@ -51,6 +51,8 @@ def _fmt(value: Any) -> str:
 
 _DEGENERATE_TEXT = ("⚠ degenerate: constant prediction in a sensitive group — DI/DEO are trivially fair, "
                     "not a sign of fairness")
+_NEAR_CONSTANT_TEXT = ("⚠ near-constant: a selection rate within 0.05 of 0 or 1 in a sensitive group — much of "
+                       "its DI/DEO comes from predicting one class there")
 
 
 def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status: str = "done") -> str:
@@ -71,6 +73,9 @@ def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status:
     if getattr(result, "degenerate", False):  # a fake or older result may lack the property
         warning = (f'<tr><td class="fap-degenerate" colspan="{len(cells) + 3}" style="color:#b00020">'
                    f"{html.escape(_DEGENERATE_TEXT)}</td></tr>")
+    elif getattr(result, "near_constant", False):
+        warning = (f'<tr><td class="fap-near-constant" colspan="{len(cells) + 3}" style="color:#b06000">'
+                   f"{html.escape(_NEAR_CONSTANT_TEXT)}</td></tr>")
     return (
         '<div class="fap-explorer">'
         '<table class="fap-metrics" style="border-collapse:collapse">'

@@ -53,21 +53,24 @@ def test_presets():
 
 
 # Settings that, by design, do not change a method's result (everything else must change its key).
-_ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup"}
+_ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp"}
 _IRRELEVANT = {
-    "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "scratch_epochs"} | _ADVERSARY,
-    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr", "scratch_epochs"},
+    "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "scratch_epochs",
+               "masked_lr"} | _ADVERSARY,
+    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr", "scratch_epochs", "masked_lr"},
     "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _ADVERSARY,
-    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs"} | _ADVERSARY,
+    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs", "masked_lr"} | _ADVERSARY,
     "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY,
-    "fair_sgdp": {"generator_form", "scratch_epochs"},
+    "fair_sgdp": {"generator_form", "scratch_epochs", "masked_lr"},
     "fair_lmw": {"init", "generator_form", "score_lr", "scratch_epochs"},
-    "faprune": {"scratch_epochs"},
+    "faprune": {"scratch_epochs", "masked_lr"},
 }
 _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global",
             "generator_form": "confusion", "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5,
             "score_lr": 0.5, "disc_lr": 0.5, "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2,
-            "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda"}
+            "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
+            "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
+            "masked_lr": 0.3}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
                  "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
                  "data_seed": 3}

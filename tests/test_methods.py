@@ -1,5 +1,6 @@
 """Every method of the paper runs end to end on a tiny SynthFaces, through Python and the CLI."""
 import json
+import math
 import subprocess
 import sys
 
@@ -89,6 +90,21 @@ def test_user_model_and_loaders(tmp_path):
     assert isinstance(res.model, nn.Sequential)
     assert torch.equal(model[0].weight, model[0].weight)  # the caller's model object is not pruned in place
     assert (model[0].weight == 0).sum() == 0
+
+
+def test_a_user_model_trains_on_the_same_schedule_and_gets_its_bn_reestimated(tmp_path):
+    common = dict(target="Smiling", sensitive="Male", size=16, cache_dir=tmp_path / "cache")
+    loaders = [make_loader(SynthFaces(split=s, n=n, **common), 32, shuffle=s == "train")
+               for s, n in (("train", 128), ("valid", 64), ("test", 64))]
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 1))
+    res = fapkit.run("sgdp", preset="smoke", model=model, train=loaders[0], valid=loaders[1], test=loaders[2],
+                     epochs=2, pretrain_epochs=1, ratio=0.5, runs_dir=tmp_path / "runs")
+    assert res.config.schedule == "cosine"
+    steps = 2 * len(loaders[0])
+    last = res.config.score_lr * 0.5 * (1 + math.cos(math.pi * (steps - 1 - 1) / (steps - 1)))  # 1 warm-up step
+    assert res.history[-1]["lr"] == pytest.approx(last) and res.history[-1]["lr"] < 0.2 * res.config.score_lr
+    assert res.history[-1]["bn_reestimated"] is True
 
 
 def test_command_line_prints_one_json_object(tmp_path):

@@ -90,4 +90,4 @@ def test_train_one_epoch_averages_the_step_losses_over_the_batches():
                              Stage("ce", epochs=1, lr=0.0), batches, epoch=0)
     first = (math.log1p(math.exp(2)) + math.log1p(math.exp(-2))) / 2      # logits −2
     second = (math.log1p(math.exp(4)) + math.log1p(math.exp(-4))) / 2     # logits −4 (lr 0: nothing moves)
-    assert record == {"train_loss": pytest.approx((first + second) / 2)}
+    assert record == {"train_loss": pytest.approx((first + second) / 2), "lr": 0.0}  # the lr of its last step

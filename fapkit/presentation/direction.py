@@ -21,7 +21,7 @@ __all__ = ["direction_summary", "direction_table", "direction_text"]
 
 
 _DIRECTION_COLUMNS = ["target", "metric", "baseline", "seeds", "ours", "theirs", "delta", "low", "high", "ratio",
-                      "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "paper_fairer", "note"]
+                      "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "near_constant", "paper_fairer", "note"]
 _INTERVAL_NOTE = ("paired over seeds, Student-t 95 % interval; a direction is called only when the interval "
                   "excludes 0")
 
@@ -41,7 +41,8 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     * ``verdict``: "fairer", "less fair" or "not distinguishable" (`fapkit.stats.verdict`: a
       direction only when the interval excludes 0); None when nothing could be paired;
     * ``acc_delta``, ``acc_low``, ``acc_high``: the same paired difference for accuracy;
-    * ``degenerate``: how many of the paired runs (both sides) are degenerate;
+    * ``degenerate``: how many of the paired runs (both sides) are degenerate; ``near_constant``: how
+      many are near-constant (`fapkit.metrics.is_near_constant`);
     * ``paper_fairer``: whether the paper's table 2 (DEO) or 3 (DI) has FAPrune fairer.
     """
     target = single_target(results, target)
@@ -55,7 +56,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
         title = method_title(base)
         ours, other = by_method.get("faprune", {}), by_method.get(base, {})
         row: dict[str, Any] = {"target": target, "metric": metric, "baseline": title, "seeds": 0,
-                               "verdict": None, "degenerate": 0, "paper_fairer": None}
+                               "verdict": None, "degenerate": 0, "near_constant": 0, "paper_fairer": None}
         row.update({k: math.nan for k in ("ours", "theirs", "delta", "low", "high", "ratio",
                                           "acc_delta", "acc_low", "acc_high")})
         notes: list[str] = []
@@ -86,7 +87,9 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
                            high=diff.high, ratio=mean_a / mean_b if mean_b != 0 else math.nan,
                            verdict=stats.verdict(diff, lower_is_fairer=metric == "DEO"),
                            acc_delta=acc.mean, acc_low=acc.low, acc_high=acc.high,
-                           degenerate=sum(int(ours[s].degenerate) + int(other[s].degenerate) for s in used))
+                           degenerate=sum(int(ours[s].degenerate) + int(other[s].degenerate) for s in used),
+                           near_constant=sum(int(getattr(ours[s], "near_constant", False))
+                                             + int(getattr(other[s], "near_constant", False)) for s in used))
         row["note"] = "; ".join(notes)
         if panel is not None:
             po, pb = panel.find("faprune"), panel.find(base)
@@ -146,6 +149,9 @@ def direction_text(summary: pd.DataFrame) -> str:
         if int(row["degenerate"]):
             extra += (f"; ⚠ {int(row['degenerate'])} of the {2 * n} paired runs are degenerate "
                       "(DI/DEO trivially fair)")
+        if int(row.get("near_constant", 0) or 0):
+            extra += (f"; ⚠ {int(row['near_constant'])} of the {2 * n} paired runs are near-constant "
+                      "(a group's selection rate within 0.05 of 0 or 1)")
         note = "; ".join(part for part in str(row["note"] or "").split("; ") if part and part != "1 seed: no interval")
         if note:
             extra += f" ({note})"

@@ -39,18 +39,19 @@ def readable(df: pd.DataFrame) -> pd.DataFrame:
     """The table as `show` and `save_table`'s Markdown print it (the CSV keeps the numbers apart).
 
     Each ``X`` / ``X std`` column pair becomes one column ``X`` holding "mean ± std" (4 decimals;
-    just the mean when the std is nan, i.e. one seed), and a ``degenerate`` column becomes
-    "⚠ k/n" (k degenerate runs of the row's n seeds), "⚠" (a flagged single run) or blank.
+    just the mean when the std is nan, i.e. one seed), and a ``degenerate`` or ``near-constant``
+    column becomes "⚠ k/n" (k flagged runs of the row's n seeds), "⚠" (a flagged single run) or blank.
     """
     out = df.copy()
     for column in list(df.columns):
         if isinstance(column, str) and f"{column} std" in df.columns:
             out[column] = [_pair(v, e) for v, e in zip(df[column], df[f"{column} std"])]
             out = out.drop(columns=f"{column} std")
-    if "degenerate" in df.columns:
-        of_column = df.attrs.get("degenerate_of")
-        of = df[of_column] if of_column in df.columns else [None] * len(df)
-        out["degenerate"] = [_flag(k, n) for k, n in zip(df["degenerate"], of)]
+    of_column = df.attrs.get("degenerate_of")
+    of = df[of_column] if of_column in df.columns else [None] * len(df)
+    for flag in ("degenerate", "near-constant"):
+        if flag in df.columns:
+            out[flag] = [_flag(k, n) for k, n in zip(df[flag], of)]
     out.attrs = dict(df.attrs)
     return out
 

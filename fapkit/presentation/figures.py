@@ -71,6 +71,7 @@ class _Summary:
         self.ratio = mean_std(float(r.ratio) for r in runs)[0]
         self.n = len(runs)
         self.degenerate = sum(bool(r.degenerate) for r in runs)
+        self.near_constant = sum(bool(getattr(r, "near_constant", False)) for r in runs)
 
 
 def _seeds_phrase(counts: Sequence[int]) -> str:
@@ -94,14 +95,16 @@ def _band(ax: Any, xs: Sequence[float], means: Sequence[float], stds: Sequence[f
 
 
 _DEGENERATE_EDGE = "#b00020"
+_NEAR_CONSTANT_EDGE = "#d06000"
 
 
 def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], metric: Metric, title: str,
-                   errors: Sequence[tuple[float, float, bool]] | None = None) -> None:
+                   errors: Sequence[tuple[float, float, bool | str]] | None = None) -> None:
     """Circles at (accuracy, metric) with area ∝ 1 − pruning ratio (the model's remaining size).
 
-    `errors` gives, per point, (acc std, metric std, degenerate): ±1 std error bars in both axes
-    and a hatched, red-edged circle where some of the point's runs are degenerate.
+    `errors` gives, per point, (acc std, metric std, flag): ±1 std error bars in both axes, and a
+    hatched, red-edged circle where the flag is ``"degenerate"`` (or True: some of the point's runs
+    are degenerate), a dashed orange edge where it is ``"near-constant"``.
     """
     for i, (method, acc, value, ratio) in enumerate(points):
         color = METHOD_COLORS.get(method, "grey")
@@ -110,9 +113,11 @@ def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], m
             ax.errorbar([acc], [value], xerr=[0.0 if math.isnan(acc_std) else acc_std],
                         yerr=[0.0 if math.isnan(value_std) else value_std], fmt="none", ecolor=color,
                         elinewidth=1.2, capsize=3, zorder=2)
+        degenerate, near = flagged is True or flagged == "degenerate", flagged == "near-constant"
+        edge = _DEGENERATE_EDGE if degenerate else _NEAR_CONSTANT_EDGE if near else "black"
         ax.scatter([acc], [value], s=900 * max(1.0 - ratio, 0.02), color=color, alpha=0.75,
-                   edgecolor=_DEGENERATE_EDGE if flagged else "black", linewidth=1.6 if flagged else 0.6,
-                   hatch="xxx" if flagged else None, zorder=3)
+                   edgecolor=edge, linewidth=1.6 if degenerate or near else 0.6,
+                   linestyle="--" if near else "-", hatch="xxx" if degenerate else None, zorder=3)
     ax.set_xlabel("accuracy ↑")
     if metric == "DEO":
         ax.set_ylabel("DEO ↓")
@@ -140,7 +145,7 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
     n_rows = 2 if with_paper and any(panels.values()) else 1
     fig = _new_figure(4.6 * len(targets), 4.0 * n_rows + 0.8)
     axes = fig.subplots(n_rows, len(targets), squeeze=False)
-    counts, any_degenerate = [], False
+    counts, any_degenerate, any_near = [], False, False
     for j, target in enumerate(targets):
         by_method: dict[str, list[Any]] = {}
         for r in results:
@@ -150,8 +155,10 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
         summaries = {m: _Summary(by_method[m], metric) for m in order}
         counts += [s.n for s in summaries.values()]
         any_degenerate |= any(s.degenerate for s in summaries.values())
+        any_near |= any(s.near_constant and not s.degenerate for s in summaries.values())
         mine = [(m, s.acc, s.value, s.ratio) for m, s in summaries.items()]
-        errors = [(s.acc_std, s.value_std, s.degenerate > 0) for s in summaries.values()]
+        errors = [(s.acc_std, s.value_std, "degenerate" if s.degenerate else "near-constant" if s.near_constant else "")
+                  for s in summaries.values()]
         dataset = results[0].config.data.name if results else "synth"
         _scatter_panel(axes[0][j], mine, metric, f"ours ({dataset}): {target}", errors)
         if n_rows == 2:
@@ -170,6 +177,10 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
         handles.append(Line2D([], [], marker="X", linestyle="", markersize=9, color="white",
                               markeredgecolor=_DEGENERATE_EDGE, markeredgewidth=1.6,
                               label="hatched: degenerate runs included"))
+    if any_near:
+        handles.append(Line2D([], [], marker="o", linestyle="", markersize=9, color="white",
+                              markeredgecolor=_NEAR_CONSTANT_EDGE, markeredgewidth=1.6,
+                              label="orange edge: near-constant runs included"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
     title = (f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.); "
              f"ours: {_seeds_phrase(counts)}")

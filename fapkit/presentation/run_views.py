@@ -26,7 +26,8 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
 
     The paper columns come from table 3 (DI) and table 2 (DEO) for the run's method and target;
     they are blank where the paper has no such row (e.g. a target it does not report). One row per
-    run (no averaging over seeds); ``degenerate`` marks a constant predictor in a sensitive group.
+    run (no averaging over seeds); ``degenerate`` marks a constant predictor in a sensitive group,
+    ``near-constant`` the wider second level (`fapkit.metrics.is_near_constant`).
     """
     rows, index, datasets = [], [], set()
     for r in results:
@@ -41,6 +42,7 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
                      "achieved PR.": float(r.ratio), "acc": float(r.acc), "DI": float(r.di), "DEO": float(r.deo),
                      "DEO (max)": float(m.get("deo_max", math.nan)),
                      "DEO (TPR only)": float(m.get("deo_tpr", math.nan)), "degenerate": bool(r.degenerate),
+                     "near-constant": bool(getattr(r, "near_constant", False)),
                      "paper acc": row_deo.acc if row_deo is not None else math.nan,
                      "paper DI": row_di.value if row_di is not None else math.nan,
                      "paper DEO": row_deo.value if row_deo is not None else math.nan})
@@ -54,7 +56,10 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
                                  "DEO (max) is fairlearn's equalized_odds_difference."] +
                                 (["⚠ degenerate: a constant prediction inside a sensitive group; its DI/DEO are "
                                   "trivially fair and must not be read as fairness."]
-                                 if "degenerate" in df and df["degenerate"].any() else []))
+                                 if "degenerate" in df and df["degenerate"].any() else []) +
+                                (["⚠ near-constant: a selection rate within 0.05 of 0 or 1 in a sensitive group; "
+                                  "much of its DI/DEO comes from predicting one class there."]
+                                 if df["near-constant"].any() else []))
     return df
 
 
@@ -139,11 +144,20 @@ def layer_table(result: Any) -> pd.DataFrame:
 
 def history_frame(result: Any) -> pd.DataFrame:
     """The per-epoch history of a run (training losses, validation metrics, mask movement)."""
-    df = pd.DataFrame(result.history)
+    records = [{k: v for k, v in h.items() if not isinstance(v, list)} for h in result.history]
+    df = pd.DataFrame(records)
     if "epoch" in df:
         df = df.set_index("epoch")
     df.attrs["title"] = f"Training history, {method_title(result.method)}"
-    df.attrs["note"] = "train_* are epoch means over training batches; val_* are measured on the validation split."
+    note = ("train_* are epoch means over training batches; val_* are measured on the validation split (BN "
+            "statistics as training left them); lr (and lam) are those of the epoch's last step.")
+    trajectory = result.history[0].get("warmup_heldout_adv") if result.history else None
+    if trajectory:
+        note += (f" The discriminator's warm-up ran {len(trajectory)} passes; its held-out advantage per pass: "
+                 + ", ".join(f"{v:.4f}" for v in trajectory) + ".")
+    if result.history and result.history[-1].get("bn_reestimated"):
+        note += " BN statistics were re-estimated on the training split after the last epoch."
+    df.attrs["note"] = note
     return df
 
 
@@ -166,6 +180,8 @@ def adversary_table(results: Sequence[Any]) -> pd.DataFrame:
     rows, index = [], []
     for (method, alpha), runs in sorted(groups.items(), key=lambda kv: (METHODS.index(kv[0][0]), kv[0][1])):
         row: dict[str, Any] = {"α": alpha, "seeds": len({r.config.seed for r in runs})}
+        row["warm-up passes"], row["warm-up passes std"], _ = stats.mean_std(
+            r.history[0].get("warmup_passes", r.config.disc_warmup) for r in runs)
         for phase, history_key, prefix in (("warm-up", 0, "warmup_"), ("last epoch", -1, "train_")):
             for label, key in _ADVANTAGE_KEYS:
                 mean, std, _ = stats.mean_std(r.history[history_key].get(prefix + key, math.nan) for r in runs)

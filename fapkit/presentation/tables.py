@@ -56,6 +56,7 @@ def results_frame(results: Iterable[Any]) -> pd.DataFrame:
             "arch": cfg.arch, "init": cfg.init, "alpha": cfg.alpha, "lam": cfg.lam, "preset": cfg.preset,
             "seed": int(cfg.seed), "PR.": nominal_ratio(r), "achieved PR.": float(r.ratio),
             "acc": float(r.acc), "DI": float(r.di), "DEO": float(r.deo), "degenerate": bool(r.degenerate),
+            "near-constant": bool(getattr(r, "near_constant", False)),
             "seconds": float(getattr(r, "seconds", 0.0) or 0.0),
         })
     return pd.DataFrame(rows)
@@ -97,6 +98,7 @@ def _beside_paper(results: Sequence[Any], panel: paper.PaperPanel | None, metric
             metric: value, f"{metric} std": value_std,
             "seeds": len(runs),
             "degenerate": sum(bool(r.degenerate) for r in runs),
+            "near-constant": sum(bool(getattr(r, "near_constant", False)) for r in runs),
             "paper PR.": p.ratio if p is not None else math.nan,
             f"paper acc ({dataset})": p.acc if p is not None else math.nan,
             f"paper {metric} ({dataset})": p.value if p is not None else math.nan,
@@ -134,6 +136,12 @@ def _describe_seeds(df: pd.DataFrame, metric: Metric) -> str:
                           zip(flagged.index, flagged["degenerate"], flagged["seeds"]))
         text += (f" ⚠ Degenerate runs in {parts}: a degenerate run predicts (almost) one class inside a sensitive "
                  "group, so its DI/DEO are trivially fair and must not be read as fairness.")
+    near = df[df["near-constant"] > 0] if "near-constant" in df else df.iloc[:0]
+    if len(near):
+        parts = ", ".join(f"{row} ({int(n)} of {int(k)})" for row, n, k in
+                          zip(near.index, near["near-constant"], near["seeds"]))
+        text += (f" ⚠ Near-constant runs in {parts}: some group's selection rate is within 0.05 of 0 or 1 "
+                 "(but not within 0.01), so much of its DI/DEO comes from predicting one class there.")
     return text
 
 
