@@ -127,6 +127,15 @@ class AdversaryMonitor:
                     out[f"adv_deo_y{c}"] = binary_entropy(rate) - self.deo_loss[c] / self.cell_n[c]
         return out
 
+    def mixed_advantage(self) -> float:
+        """One number for the game, mixed like L_D: α·(DI advantage) + (1 − α)·(DEO advantage, cells weighted by size)."""
+        adv = self.advantage()
+        total = self.alpha * adv.get("adv_di", 0.0) if self.alpha > 0 else 0.0
+        if self.alpha < 1:
+            deo = sum(self.cell_n[c] * adv.get(f"adv_deo_y{c}", 0.0) for c in (0, 1)) / max(sum(self.cell_n), 1)
+            total += (1.0 - self.alpha) * deo
+        return total
+
 
 def discriminator_update(disc: FairnessDiscriminator, opt: torch.optim.Optimizer, prob: torch.Tensor,
                          y: torch.Tensor, z: torch.Tensor, steps: int = 1,

@@ -168,7 +168,7 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
 
     ``stage.disc_warmup_rule``: ``"fixed"`` runs exactly ``stage.disc_warmup`` passes over all
     batches. ``"plateau"`` holds every fifth batch out, and after each pass over the others
-    measures the heads' advantage on the held-out ones (`heldout_monitor`, `mixed_advantage`); it
+    measures the heads' advantage on the held-out ones (`heldout_monitor`, `AdversaryMonitor.mixed_advantage`); it
     stops once that has `plateaued`, or after ``stage.disc_warmup`` passes: the adversary has then
     learnt what the starting model's predictions tell it, however many passes that takes on a
     given dataset.
@@ -181,7 +181,9 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
         return {"warmup_steps": 0}
     batches = _starting_predictions(model, train_loader, device)
     plateau = stage.disc_warmup_rule == "plateau" and len(batches) >= 2
-    held_out = {i for i in range(len(batches)) if plateau and i % 5 == 4} or ({len(batches) - 1} if plateau else set())
+    held_out: set[int] = set()
+    if plateau:  # every fifth batch, or the last one of a loader with fewer than five
+        held_out = {i for i in range(len(batches)) if i % 5 == 4} or {len(batches) - 1}
     held = [b for i, b in enumerate(batches) if i in held_out]
     fit_on = [b for i, b in enumerate(batches) if i not in held_out]
     steps, trajectory = 0, []
@@ -192,7 +194,7 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
             steps += 1
         if plateau:
             monitor = heldout_monitor(disc, held, stage.alpha)
-            trajectory.append(round(mixed_advantage(monitor, stage.alpha), 6))
+            trajectory.append(round(monitor.mixed_advantage(), 6))
             if plateaued(trajectory):
                 break
     out: dict[str, Any] = {"warmup_steps": steps, "warmup_passes": steps // max(len(fit_on), 1),
@@ -240,19 +242,6 @@ def heldout_monitor(disc: FairnessDiscriminator, batches: list[tuple[torch.Tenso
             di_each, deo_each = disc.per_sample_losses(prob, y, z)
             monitor.update(di_each, deo_each, y, z)
     return monitor
-
-
-def mixed_advantage(monitor: AdversaryMonitor, alpha: float) -> float:
-    """α·advantage of the DI head + (1 − α)·the DEO heads' advantage (cells weighted by size), in nats."""
-    adv = monitor.advantage()
-    total = 0.0
-    if alpha > 0:
-        total += alpha * adv.get("adv_di", 0.0)
-    if alpha < 1:
-        n = sum(monitor.cell_n)
-        deo = sum(monitor.cell_n[c] * adv.get(f"adv_deo_y{c}", 0.0) for c in (0, 1)) / max(n, 1)
-        total += (1.0 - alpha) * deo
-    return total
 
 
 def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,

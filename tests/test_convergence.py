@@ -239,3 +239,15 @@ def test_figure_direction_and_explorer_flag_near_constant_runs(tmp_path):
     html = metrics_html(runs[4], ratio=0.8, alpha=0.0, lam=1.0)
     assert "fap-near-constant" in html and "fap-degenerate" not in html
     assert "fap-near-constant" not in metrics_html(runs[0], ratio=0.8, alpha=0.0, lam=1.0)
+
+
+def test_the_mixed_advantage_weighs_the_heads_like_l_d():
+    from fapkit.discriminators import AdversaryMonitor, binary_entropy
+
+    monitor = AdversaryMonitor(0.25)
+    y, z = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 0, 1])  # cell y=0: 3 samples, y=1: 1 (H = 0)
+    monitor.update(torch.full((4,), 0.5), torch.full((4,), 0.4), y, z)
+    adv = monitor.advantage()
+    assert adv["adv_di"] == pytest.approx(math.log(2) - 0.5)
+    expected_deo = (3 * (binary_entropy(1 / 3) - 0.4) + 1 * (0.0 - 0.4)) / 4
+    assert monitor.mixed_advantage() == pytest.approx(0.25 * adv["adv_di"] + 0.75 * expected_deo)
