@@ -9,8 +9,17 @@ live in `fapkit.masking` (prunable layers), `fapkit.discriminators`, `fapkit.tra
 __version__ = "0.1.0"
 
 from .cache import RunResult  # noqa: E402
-from .config import METHODS, RunConfig, make_config  # noqa: E402
+from .config import RunConfig, make_config  # noqa: E402
 from .methods import run  # noqa: E402
-from .sweep import grid, sweep  # noqa: E402  (the name `fapkit.sweep` is the function; the module is sys.modules["fapkit.sweep"])
+from .registry import method_names, register  # noqa: E402
+from .sweeps import grid, sweep  # noqa: E402  (`fapkit.sweep` is the function; the module is `fapkit.sweeps`)
 
-__all__ = ["METHODS", "RunConfig", "RunResult", "grid", "make_config", "run", "sweep", "__version__"]
+__all__ = ["METHODS", "RunConfig", "RunResult", "grid", "make_config", "method_names", "register", "run", "sweep",
+           "__version__"]
+
+
+def __getattr__(name: str):
+    """``fapkit.METHODS``: the registered methods, read when asked (a method registered later is in it)."""
+    if name == "METHODS":
+        return method_names()
+    raise AttributeError(f"module 'fapkit' has no attribute {name!r}")

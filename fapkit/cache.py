@@ -9,7 +9,7 @@ reuses a stale result and equal settings always do. A stage depends on nothing b
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,13 @@ from . import __version__
 from .config import RunConfig
 from .metrics import is_degenerate, is_near_constant
 from .models import build_model
-from .records import load_json, load_torch, save_json, save_torch, stable_hash
-from .registry import COMMON_FIELDS, spec_of
-from .train import CHECKPOINT
+from .records import CHECKPOINT, load_json, load_torch, save_json, save_torch, stable_hash
+from .registry import COMMON_FIELDS, parent_of, spec_of
 
 RECORD, MODEL = "record.json", "model.pt"
+#: The metrics a record keeps at its top level (the test split's); `from_record` reads them back.
+_METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "degenerate", "near_constant",
+            "group_acc_change", "acc_change_std", "max_excess_gap")  # the last three: pruned stages only
 
 
 @dataclass
@@ -68,38 +70,61 @@ class RunResult:
         return bool(self.metrics.get("near_constant", is_near_constant(self.metrics["groups"])))
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: everything but the model."""
+        """JSON-ready: everything but the model (`to_record`)."""
+        return self.to_record()
+
+    def to_record(self) -> dict[str, Any]:
+        """What ``record.json`` holds: the test metrics, the stage's own settings, history and masks.
+
+        ``config`` is `stage_settings` of this stage, the settings its key hashes: a parent stage's
+        record says what that stage read, whichever child computed it.
+        """
         m = self.metrics
-        return {"method": self.method, "acc": m["acc"], "di": m["di"], "deo": m["deo"],
-                "deo_max": m["deo_max"], "deo_mean": m["deo_mean"], "deo_tpr": m["deo_tpr"],
+        return {"method": self.method, **{k: m[k] for k in _METRICS if k in m},
                 "degenerate": self.degenerate, "near_constant": self.near_constant,
-                "ratio": self.ratio, "ratio_all": self.ratio_all, "groups": m["groups"],
-                "seconds": self.seconds, "run_dir": self.run_dir, "config": self.config.to_dict(),
-                "history": self.history, "layers": self.layers, "mask_totals": self.mask_totals,
-                "valid": self.valid_metrics}
+                "ratio": self.ratio, "ratio_all": self.ratio_all, "seconds": self.seconds, "run_dir": self.run_dir,
+                "config": stage_settings(self.method, self.config), "history": self.history, "layers": self.layers,
+                "mask_totals": self.mask_totals, "valid": self.valid_metrics}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], cfg: RunConfig, *, model: nn.Module | None = None,
+                    run_dir: str | None = None) -> RunResult:
+        """The result `to_record` wrote, for the run `cfg` asked for (records of fapkit 0.1.0 included)."""
+        metrics = {k: record[k] for k in _METRICS if k in record}
+        metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
+        metrics["near_constant"] = record.get("near_constant", is_near_constant(metrics["groups"]))
+        layers, totals = _layers_and_totals(record)
+        return cls(record["method"], cfg, metrics, record["ratio"], record["ratio_all"], record["history"], model,
+                   run_dir, seconds=record.get("seconds", 0.0), layers=layers, valid_metrics=record.get("valid", {}),
+                   mask_totals=totals)
 
 
-def parent_of(stage: str, cfg: RunConfig) -> str | None:
-    """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
-    spec = spec_of(stage)
-    if spec.random_init and cfg.init == "random":
-        return None  # random-init search starts from the seeded random init, not a trained model
-    return spec.parent
+def stage_settings(stage: str, cfg: RunConfig) -> dict[str, Any]:
+    """The settings `stage` and the stages it starts from read (JSON-ready), as its cache key hashes them."""
+    settings: dict[str, Any] = {}
+    name: str | None = stage
+    while name is not None:
+        spec = spec_of(name)
+        parent = parent_of(name, cfg)
+        names = spec.key_fields + (COMMON_FIELDS if parent is None else ())
+        settings.update({field_name: _plain(getattr(cfg, field_name)) for field_name in names})
+        name = parent
+    return dict(sorted(settings.items()))
+
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if is_dataclass(value) else value
 
 
 def stage_key(stage: str, cfg: RunConfig) -> str:
     """Cache key of `stage` for `cfg`: the stage's settings, its parent's key and the kit version."""
     spec = spec_of(stage)
     parent = parent_of(stage, cfg)
+    names = spec.key_fields + (COMMON_FIELDS if parent is None else ())
     payload: dict[str, Any] = {"stage": spec.stage, "version": __version__,
-                               **{name: getattr(cfg, name) for name in spec.key_fields}}
-    if parent is None:
-        payload.update({name: getattr(cfg, name) for name in COMMON_FIELDS})
-        payload["data"] = cfg.data.__dict__
-    else:
+                               **{name: _plain(getattr(cfg, name)) for name in names}}
+    if parent is not None:
         payload["parent"] = stage_key(parent, cfg)
-    if "data" in payload and not isinstance(payload["data"], dict):
-        payload["data"] = cfg.data.__dict__
     return stable_hash(payload)
 
 
@@ -125,7 +150,7 @@ def stage_dir(runs_dir: str | Path, stage: str, key: str) -> Path:
 def is_cached(run_dir: str | Path) -> bool:
     """Whether a run folder holds a finished stage (its record and model; the record is written last)."""
     run_dir = Path(run_dir)
-    return (run_dir / "record.json").exists() and (run_dir / "model.pt").exists()
+    return (run_dir / RECORD).exists() and (run_dir / MODEL).exists()
 
 
 def stage_lock(run_dir: Path) -> FileLock:
@@ -141,21 +166,16 @@ def stage_lock(run_dir: Path) -> FileLock:
 def save_result(result: RunResult, run_dir: Path) -> None:
     """Write a finished stage's model and record; the record supersedes the per-epoch checkpoint."""
     save_torch(run_dir / MODEL, result.model.state_dict())
-    save_json(run_dir / RECORD, result.summary())
+    save_json(run_dir / RECORD, result.to_record())
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
 
 def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool = True) -> RunResult:
     """The RunResult of a finished stage from its run folder; ``model=False`` leaves out the model."""
     run_dir = Path(run_dir)
-    record = load_json(run_dir / RECORD)
+    record = {**load_json(run_dir / RECORD), "method": method}
     net = _load_model(cfg.arch, run_dir / MODEL) if model else None
-    metrics = {k: record[k] for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups")}
-    metrics["degenerate"] = record.get("degenerate", is_degenerate(metrics["groups"]))
-    metrics["near_constant"] = record.get("near_constant", is_near_constant(metrics["groups"]))
-    layers, totals = _layers_and_totals(record)
-    return RunResult(method, cfg, metrics, record["ratio"], record["ratio_all"], record["history"], net,
-                     str(run_dir), record.get("seconds", 0.0), layers, record.get("valid", {}), totals)
+    return RunResult.from_record(record, cfg, model=net, run_dir=str(run_dir))
 
 
 def _layers_and_totals(record: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -44,3 +44,11 @@ def _number(name: str, value: Any, allowed: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return number
+
+
+def check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    """A TypeError naming the setting, unless `value` is of `kind` (a bool is never taken for a number)."""
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
+    if not ok:
+        wanted = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")

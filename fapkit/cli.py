@@ -8,7 +8,8 @@ import json
 import sys
 from typing import Any
 
-from .config import ARCHITECTURES, DATASETS, METHODS, PRESETS
+from .config import ARCHITECTURES, DATASETS, PRESETS
+from .registry import method_names
 
 
 def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
@@ -18,7 +19,7 @@ def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
     def add(flag: str, help: str | None = None, **kwargs: Any) -> None:
         p.add_argument(flag, nargs=n, help=help, **kwargs)
 
-    add("--method", help=f"one of {', '.join(METHODS)}", default=["faprune"] if many else "faprune")
+    add("--method", help=f"one of {', '.join(method_names())}", default=["faprune"] if many else "faprune")
     add("--dataset", help=f"one of {', '.join(DATASETS)}", default=None)
     add("--root", help="folder of a local CelebA/LFW copy", default=None)
     add("--target", default=None)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _sweep(args: argparse.Namespace, axes: dict[str, list[Any]]) -> int:
     """Every combination of the options' values, one JSON line per run in grid order."""
-    from .sweep import grid, sweep
+    from .sweeps import grid, sweep
 
     specs = grid(method=args.method, preset=args.preset, **axes)
     client = None

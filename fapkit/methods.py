@@ -37,23 +37,27 @@ run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock pe
 """
 from __future__ import annotations
 
+import importlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
 
-from .cache import RunResult, is_cached, load_result, parent_of, save_result, stage_dir, stage_key, stage_lock
+from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock
 from .config import RunConfig, make_config
 from .data import make_loader
+from .evaluation import evaluate
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
-from .metrics import evaluate
+from .masking.layers import is_prunable
+from .metrics import accuracy_change
 from .models import build_model
-from .registry import MethodSpec, spec_of
+from .registry import MethodSpec, method_names, parent_of, spec_of
+from .runtime import keep_freed_memory
 from .splits import load_splits
-from .train import Stage, fit
+from .train import Stage, StageInputs, fit
 
 _EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
 
@@ -73,6 +77,7 @@ class _Context:
     cache: bool
     device: torch.device
     computed_seconds: float = 0.0      # time spent computing stages so far (to exclude parents)
+    results: dict[str, RunResult] = field(default_factory=dict)  # the stages this call ran or loaded
 
 
 def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | None = None,
@@ -88,6 +93,9 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
     cfg = make_config(method, preset=preset, **settings)
     if (train is None) != (valid is None) or (train is None) != (test is None):
         raise ValueError("pass all three of train=, valid=, test= loaders, or none of them")
+    if model is not None:
+        check_model(model, method)
+    keep_freed_memory()  # process-wide: reuse freed tensor memory instead of page-faulting it in again
     user_data = train is not None
     monitor = valid
     if not user_data:
@@ -96,6 +104,28 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
     ctx = _Context(cfg, train, valid, test, monitor, Path(runs_dir), progress, model,
                    cache=model is None and not user_data, device=device)
     return _run_stage(method, ctx)
+
+
+def check_model(model: nn.Module, method: str) -> None:
+    """Refuse, before any training, a user's model that `method` cannot train, saying why.
+
+    Every method trains some parameters of the model (a model without any cannot learn), and every
+    pruning method needs a prunable (Conv/Linear) layer of its stages; the model's output shape is
+    checked at its first batch (one logit per sample).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not any(True for _ in model.parameters()):
+        raise ValueError(f"the model ({type(model).__name__}) has no parameters: {method!r} has nothing to train; "
+                         "pass a model with at least one Conv/Linear layer and one output logit per sample")
+    chain = [method]
+    while (parent := spec_of(chain[-1]).parent) is not None:
+        chain.append(parent)
+    pruning = [stage for stage in chain if not spec_of(stage).dense]
+    if pruning and not any(is_prunable(m) for m in model.modules()):
+        raise ValueError(f"the model ({type(model).__name__}) has no prunable Conv/Linear layer, which {pruning[0]!r} "
+                         f"masks; methods that do not prune: "
+                         f"{', '.join(m for m in method_names() if spec_of(m).dense)}")
 
 
 def _device(name: str) -> torch.device:
@@ -131,7 +161,12 @@ def _require_both_groups(ds: Any, split: str) -> None:
 
 
 def _run_stage(method: str, ctx: _Context) -> RunResult:
-    """Return the cached result of `method` or compute it (and its parents) now."""
+    """Return the cached result of `method` or compute it (and its parents) now; `ctx.results` keeps it."""
+    ctx.results[method] = result = _cached_or_computed(method, ctx)
+    return result
+
+
+def _cached_or_computed(method: str, ctx: _Context) -> RunResult:
     cfg = ctx.cfg
     if not ctx.cache:  # the user's model or loaders: a fresh folder no one else can reach, so no lock
         return _compute_stage(method, ctx, ctx.runs_dir / f"{method}-uncached-"
@@ -156,6 +191,11 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     model, masker, history = _train_method(method, ctx, run_dir)
     metrics = evaluate(model, ctx.test, device=ctx.device)
     valid_metrics = evaluate(model, ctx.valid, device=ctx.device)  # for choosing settings; never the test split
+    dense = _dense_ancestor(method, ctx)
+    if dense is not None:  # each group's accuracy change against the dense model it was pruned from
+        metrics.update(accuracy_change(metrics["groups"], dense.metrics["groups"], metrics["acc"], dense.acc))
+        valid_metrics.update(accuracy_change(valid_metrics["groups"], dense.valid_metrics["groups"],
+                                             valid_metrics["acc"], dense.valid_metrics["acc"]))
     if masker is not None:
         summary, totals = masker.summary(), masker.totals()
         layers = [asdict(record) for record in masker.report()]
@@ -173,6 +213,17 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     return result
 
 
+def _dense_ancestor(method: str, ctx: _Context) -> RunResult | None:
+    """The nearest dense stage a pruned method starts from (its record, from the cache), or None."""
+    if spec_of(method).dense:
+        return None
+    stage = parent_of(method, ctx.cfg)
+    while stage is not None and not spec_of(stage).dense:
+        stage = parent_of(stage, ctx.cfg)
+    result = ctx.results.get(stage) if stage is not None else None  # run on the way to `method`
+    return result if result is not None and result.valid_metrics else None
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [int(v) for v in value]
@@ -185,18 +236,6 @@ def _fresh_model(ctx: _Context) -> nn.Module:
         import copy
         return copy.deepcopy(ctx.user_model)
     return build_model(ctx.cfg.arch, seed=ctx.cfg.seed)
-
-
-def _adversary_settings(cfg: RunConfig) -> dict[str, Any]:
-    """The adversary settings a FAPrune or debiasing stage reads."""
-    return dict(alpha=cfg.alpha, lam=cfg.lam, disc_lr=cfg.disc_lr, disc_hidden=cfg.disc_hidden,
-                disc_steps=cfg.disc_steps, disc_warmup=cfg.disc_warmup, disc_warmup_rule=cfg.disc_warmup_rule,
-                lam_ramp=cfg.lam_ramp)
-
-
-def _schedule_settings(cfg: RunConfig) -> dict[str, Any]:
-    """How every stage's trained parameters move over time (the same for every method)."""
-    return dict(schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
 
 
 def _epochs(spec: MethodSpec, cfg: RunConfig) -> int:
@@ -222,6 +261,10 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
     """The one stage runner: start, mask and train as the method's spec says (`fapkit.registry`)."""
     spec, cfg = spec_of(method), ctx.cfg
     model = _starting_model(spec, ctx)
+    if spec.trainer is not None:  # a method with a stage trainer of its own (FairGRAPE)
+        module, _, function = spec.trainer.partition(":")
+        trainer = getattr(importlib.import_module(module), function)
+        return trainer(StageInputs(model, cfg, ctx.train, ctx.monitor, run_dir, ctx.device, ctx.progress, method))
     masker: Any = None
     if spec.mask == "scores":
         for p in model.parameters():
@@ -236,12 +279,8 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
             masker = attach_fixed(model, masks)
         lr = cfg.masked_lr if spec.mask != "none" and cfg.masked_lr is not None else cfg.lr
         params, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.weight_decay
-    extra: dict[str, Any] = {}
-    if spec.step != "ce":
-        extra = _adversary_settings(cfg)
-    if spec.step == "faprune":
-        extra["generator_form"] = cfg.generator_form
-    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, **extra, **_schedule_settings(cfg))
+    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, adversary=cfg.adversary if spec.adversarial else None,
+                  schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
     history = fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, workdir=run_dir, progress=ctx.progress,
                   device=ctx.device, seed=cfg.seed, desc=method)
     return model, masker, history

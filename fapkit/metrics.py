@@ -1,4 +1,7 @@
-"""Group-fairness metrics for binary classifiers with a binary sensitive attribute.
+"""Group-fairness metrics for binary classifiers with a binary sensitive attribute: pure functions of arrays.
+
+Every metric takes fairlearn's argument shape, ``(y_true, y_pred, *, sensitive_features)``
+(``sensitive_features`` is ``z`` below); running a model over a loader is `fapkit.evaluation`'s job.
 
 Notation: ``y`` is the binary target, ``z`` the binary sensitive attribute and
 ``ŷ`` the hard (0/1) prediction. For each group ``g`` in ``{0, 1}``:
@@ -46,13 +49,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 ArrayLike = Union[Sequence[Any], np.ndarray, torch.Tensor]
 DEOKind = Literal["sum", "max", "mean", "tpr"]
@@ -62,7 +63,8 @@ __all__ = [
     "disparate_impact",
     "equalized_odds",
     "fairness_report",
-    "evaluate",
+    "binary_array",
+    "accuracy_change",
     "is_degenerate",
     "is_near_constant",
     "DEGENERATE_TOLERANCE",
@@ -78,7 +80,7 @@ DEGENERATE_TOLERANCE = 0.01
 NEAR_CONSTANT_TOLERANCE = 0.05
 
 
-def _as_binary(a: ArrayLike, name: str) -> np.ndarray:
+def binary_array(a: ArrayLike, name: str) -> np.ndarray:
     """Return ``a`` as a 1-D int64 numpy array of 0/1; raise ``ValueError`` otherwise."""
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu()
@@ -126,7 +128,7 @@ def _rate(num: int, den: int) -> float:
     return num / den if den else math.nan
 
 
-def group_rates(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[int, dict[str, float]]:
+def group_rates(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike) -> dict[int, dict[str, float]]:
     """Rates of each sensitive group ``g`` in ``(0, 1)``.
 
     Returns ``{g: stats}``, where ``stats`` has these keys:
@@ -143,9 +145,9 @@ def group_rates(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[int,
     they need such a rate. Bad inputs raise ``ValueError``, as the module
     docstring describes.
     """
-    yt = _as_binary(y_true, "y_true")
-    yp = _as_binary(y_pred, "y_pred")
-    zz = _as_binary(z, "z")
+    yt = binary_array(y_true, "y_true")
+    yp = binary_array(y_pred, "y_pred")
+    zz = binary_array(sensitive_features, "z")
     _check_same_length(y_true=yt, y_pred=yp, z=zz)
     out: dict[int, dict[str, float]] = {}
     for g in (0, 1):
@@ -187,7 +189,7 @@ def is_near_constant(groups: dict[Any, dict[str, Any]]) -> bool:
     return is_degenerate(groups, tolerance=NEAR_CONSTANT_TOLERANCE) and not is_degenerate(groups)
 
 
-def disparate_impact(y_pred: ArrayLike, z: ArrayLike) -> float:
+def disparate_impact(y_true: ArrayLike | None, y_pred: ArrayLike, *, sensitive_features: ArrayLike) -> float:
     """Disparate impact: ``DI = min_g sel_g / max_g sel_g``, with ``sel_g = P(ŷ=1 | z=g)``.
 
     DI lies in ``[0, 1]`` and higher is fairer; 1 means equal selection rates.
@@ -198,12 +200,17 @@ def disparate_impact(y_pred: ArrayLike, z: ArrayLike) -> float:
     is 0/0. fairlearn 0.15 returns ``nan`` here without a warning. This
     function also returns ``nan``, and it issues a ``RuntimeWarning``.
 
+    ``y_true`` is not used (pass None); it is there for fairlearn's argument shape, and checked
+    like the others when given.
+
     Raises ``ValueError`` for bad inputs, including a ``z`` with only one group
     (fairlearn would return 1.0 there).
     """
-    yp = _as_binary(y_pred, "y_pred")
-    zz = _as_binary(z, "z")
+    yp = binary_array(y_pred, "y_pred")
+    zz = binary_array(sensitive_features, "z")
     _check_same_length(y_pred=yp, z=zz)
+    if y_true is not None:
+        _check_same_length(y_pred=yp, y_true=binary_array(y_true, "y_true"))
     present = np.unique(zz).tolist()
     if len(present) < 2:
         raise ValueError(f"z has only group {present[0]}; DI needs both groups 0 and 1")
@@ -221,7 +228,7 @@ def disparate_impact(y_pred: ArrayLike, z: ArrayLike) -> float:
 
 
 def equalized_odds(
-    y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike, *, kind: DEOKind = "sum"
+    y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike, kind: DEOKind = "sum"
 ) -> float:
     """Difference in equalized odds (DEO); lower is fairer, and 0 means equalized odds.
 
@@ -243,7 +250,7 @@ def equalized_odds(
     """
     if kind not in ("sum", "max", "mean", "tpr"):
         raise ValueError(f"kind must be one of 'sum', 'max', 'mean', 'tpr'; got {kind!r}")
-    rates = group_rates(y_true, y_pred, z)
+    rates = group_rates(y_true, y_pred, sensitive_features=sensitive_features)
     for g in (0, 1):
         if rates[g]["count"] == 0:
             raise ValueError(
@@ -267,7 +274,7 @@ def equalized_odds(
     return float((d_tpr + d_fpr) / 2)
 
 
-def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[str, Any]:
+def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike) -> dict[str, Any]:
     """Accuracy and fairness metrics in one JSON-serialisable dict of plain Python values.
 
     Keys:
@@ -287,17 +294,17 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
     with its default kind. A one-group ``z`` or an empty ``(y, z)`` cell
     therefore raises.
     """
-    yt = _as_binary(y_true, "y_true")
-    yp = _as_binary(y_pred, "y_pred")
-    zz = _as_binary(z, "z")
+    yt = binary_array(y_true, "y_true")
+    yp = binary_array(y_pred, "y_pred")
+    zz = binary_array(sensitive_features, "z")
     _check_same_length(y_true=yt, y_pred=yp, z=zz)
-    groups = group_rates(yt, yp, zz)
-    deo = {k: equalized_odds(yt, yp, zz, kind=k) for k in ("sum", "max", "mean", "tpr")}
+    groups = group_rates(yt, yp, sensitive_features=zz)
+    deo = {k: equalized_odds(yt, yp, sensitive_features=zz, kind=k) for k in ("sum", "max", "mean", "tpr")}
     return {
         "n": int(len(yt)),
         "acc": float((yt == yp).mean()),
         "selection_rate": float(yp.mean()),
-        "di": disparate_impact(yp, zz),
+        "di": disparate_impact(None, yp, sensitive_features=zz),
         "deo": deo["sum"],
         "deo_max": deo["max"],
         "deo_mean": deo["mean"],
@@ -308,72 +315,25 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[
     }
 
 
-def evaluate(
-    model: nn.Module,
-    loader: Iterable[Sequence[torch.Tensor]],
-    *,
-    device: torch.device | str | None = None,
-) -> dict[str, Any]:
-    """Run ``model`` over ``loader`` and return `fairness_report` plus ``loss``.
+def accuracy_change(groups: dict[Any, dict[str, Any]], dense_groups: dict[Any, dict[str, Any]], acc: float,
+                    dense_acc: float) -> dict[str, Any]:
+    """How pruning changed each group's accuracy against the dense model it started from.
 
-    ``loader`` yields ``(x, y, z)`` batches of tensors. The model returns one
-    logit per sample, with shape ``[B]`` or ``[B, 1]``. The hard prediction is
-    ``ŷ = logit > 0``. ``loss`` is the mean binary cross-entropy with logits
-    over all samples.
+    ``groups`` / ``dense_groups`` are `group_rates` of the pruned and the dense model on the same
+    samples (int or str keys). Returns
 
-    The model runs in eval mode under ``torch.no_grad()``. The previous
-    train/eval mode of every submodule is restored afterwards, even if an error
-    is raised.
-    ``device`` defaults to the device of the model's first parameter, or CPU if
-    the model has none.
-
-    Raises ``ValueError`` for a malformed batch or an empty loader, and for
-    every case that `fairness_report` rejects.
+    * ``group_acc_change``: ``{g: A_sparse,g − A_dense,g}`` (negative: the group lost accuracy);
+    * ``acc_change_std``: the population standard deviation of those changes over the groups,
+      FairGRAPE's disparity measure (0: every group lost alike);
+    * ``max_excess_gap``: ``max_g ψ_g`` with ``ψ_g = (A_dense,g − A_sparse,g) − (A_dense − A_sparse)``,
+      the largest excess accuracy loss of a group over the model's, CEAG's constraint (≤ ε when met).
     """
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    preds, ys, zs = [], [], []
-    total_loss, n = 0.0, 0
-    try:
-        with torch.no_grad():
-            for i, batch in enumerate(loader):
-                if not isinstance(batch, (tuple, list)) or len(batch) != 3:
-                    raise ValueError(f"loader must yield (x, y, z) batches; batch {i} is not a 3-tuple")
-                x, y, zb = batch
-                logits = model(x.to(device))
-                if logits.ndim == 2 and logits.shape[1] == 1:
-                    logits = logits[:, 0]
-                if logits.ndim != 1:
-                    raise ValueError(
-                        f"model must output one logit per sample (shape [B] or [B, 1]); "
-                        f"got shape {tuple(logits.shape)} in batch {i}"
-                    )
-                y = torch.as_tensor(y).reshape(-1)
-                zb = torch.as_tensor(zb).reshape(-1)
-                if not (len(y) == len(zb) == len(logits)):
-                    raise ValueError(
-                        f"batch {i} has mismatched sizes: {len(logits)} logits, "
-                        f"len(y)={len(y)}, len(z)={len(zb)}"
-                    )
-                if len(y) == 0:  # an empty batch adds nothing
-                    continue
-                y_bin = _as_binary(y, "y")  # validate before using y as BCE target
-                target = torch.as_tensor(y_bin, dtype=torch.float32, device=logits.device)
-                total_loss += float(
-                    F.binary_cross_entropy_with_logits(logits.float(), target, reduction="sum")
-                )
-                n += len(y_bin)
-                preds.append((logits > 0).cpu().numpy().astype(np.int64))
-                ys.append(y_bin)
-                zs.append(_as_binary(zb, "z"))
-    finally:
-        for m, training in modes:
-            m.training = training
-    if n == 0:
-        raise ValueError("loader yielded no samples")
-    report = fairness_report(np.concatenate(ys), np.concatenate(preds), np.concatenate(zs))
-    report["loss"] = total_loss / n
-    return report
+    pruned, dense = ({int(g): stats for g, stats in rates.items()} for rates in (groups, dense_groups))
+    if sorted(pruned) != sorted(dense):
+        raise ValueError(f"the pruned and the dense model were evaluated on different groups: "
+                         f"{sorted(pruned)} vs {sorted(dense)}")
+    change = {g: float(pruned[g]["accuracy"]) - float(dense[g]["accuracy"]) for g in sorted(pruned)}
+    values = np.array(list(change.values()))
+    overall = float(acc) - float(dense_acc)
+    return {"group_acc_change": change, "acc_change_std": float(values.std()),
+            "max_excess_gap": float((overall - values).max())}

@@ -25,8 +25,7 @@ from typing import Literal
 
 import pandas as pd
 
-from .config import METHODS
-from .registry import spec_of
+from .registry import paper_methods, spec_of
 
 Metric = Literal["DI", "DEO"]
 
@@ -38,7 +37,7 @@ PAPER_ARCH = "resnet18"
 class PaperRow:
     """One published result: a method at a pruning ratio on an architecture, with acc and one metric."""
 
-    method: str        # our method id (fapkit.config.METHODS)
+    method: str        # our method id (`fapkit.registry.paper_methods`)
     ratio: float       # fraction of weights removed; 0 for dense models
     acc: float         # accuracy as a fraction
     value: float       # the panel's fairness metric (DI or DEO)
@@ -78,7 +77,7 @@ class PaperPanel:
 
 def _eight(values: list[tuple[float, float]]) -> tuple[PaperRow, ...]:
     """Rows of tables 2/3 in the paper's order; dense rows at ratio 0, the other six at 80 %."""
-    methods = METHODS  # the paper's eight, in its row order
+    methods = paper_methods()  # the paper's eight, in its row order
     if len(values) != len(methods):
         raise ValueError(f"tables 2/3 have {len(methods)} rows, got {len(values)}")
     return tuple(PaperRow(m, 0.0 if spec_of(m).dense else 0.8, acc, v) for m, (acc, v) in zip(methods, values))

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+#: The per-epoch checkpoint a stage leaves in its run folder until its record supersedes it.
+CHECKPOINT = "checkpoint.pt"
 #: Permissions of every file written here: readable by all, so records can be shared on a cluster disk.
 SHARED_MODE = 0o644
 

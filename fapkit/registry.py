@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Iterator, Literal
+from typing import Iterator
 
-MaskKind = Literal["none", "random", "magnitude", "scores"]
-StepKind = Literal["ce", "faprune", "debias"]
-EpochBudget = Literal["pretrain", "method", "scratch"]
+from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed
 
 #: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
-_ADVERSARY_FIELDS = ("alpha", "lam", "disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule",
-                     "lam_ramp")
 #: How every stage trains over time (`fapkit.schedule`, `fapkit.batchnorm`): read by every stage's key.
 SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate")
 
@@ -47,6 +43,11 @@ class MethodSpec:
     epochs: EpochBudget = "method"
     key_stage: str | None = None
     random_init: bool = False          # init="random" allowed: start from the random init instead of the parent
+    paper: bool = False                # a row of the paper's tables 2–3 (the built-in eight)
+    # "module:function" of a stage trainer of its own (e.g. FairGRAPE's iterative pruning), imported when the
+    # stage runs; it takes a `fapkit.train.StageInputs` and returns (model, masker, history). None: the
+    # runner masks as `mask` says and trains with `step`.
+    trainer: str | None = None
 
     @property
     def dense(self) -> bool:
@@ -58,23 +59,32 @@ class MethodSpec:
         """The name its cache key is filed under."""
         return self.key_stage or self.name
 
+    @property
+    def adversarial(self) -> bool:
+        """It plays the discriminator game itself (its history records the adversary's advantage)."""
+        return self.step != "ce"
+
 
 _SPECS: dict[str, MethodSpec] = {}
 
 
 def register(spec: MethodSpec) -> MethodSpec:
-    """Add a method; its parent must be registered and its key fields must be `RunConfig` settings."""
-    from .config import RunConfig  # config reads the registry at import; import it only when called
-
+    """Add a method; its parent must be registered, its kinds known and its key fields `RunConfig` settings."""
     if spec.name in _SPECS:
         raise ValueError(f"method {spec.name!r} is already registered")
     if spec.parent is not None and spec.parent not in _SPECS:
         raise ValueError(f"method {spec.name!r} starts from {spec.parent!r}, which is not registered "
                          f"(registered: {', '.join(_SPECS)})")
+    for name, value, kind in (("mask", spec.mask, MaskKind), ("step", spec.step, StepKind),
+                              ("epochs", spec.epochs, EpochBudget)):
+        if value not in allowed(kind):
+            raise ValueError(f"method {spec.name!r}: {name} must be one of {', '.join(map(repr, allowed(kind)))}, "
+                             f"got {value!r}")
     settings = {f.name for f in fields(RunConfig)}
     unknown = [name for name in spec.key_fields if name not in settings]
     if unknown:
-        raise ValueError(f"method {spec.name!r}: key fields {unknown} are not RunConfig settings")
+        raise ValueError(f"method {spec.name!r}: key fields {unknown} are not RunConfig settings "
+                         f"(allowed: {', '.join(sorted(settings))})")
     spec = _with_schedule(spec)
     _SPECS[spec.name] = spec
     return spec
@@ -105,8 +115,37 @@ def spec_of(method: str) -> MethodSpec:
 
 
 def method_names() -> tuple[str, ...]:
-    """The registered methods in registration order (the paper's eight first)."""
+    """The registered methods in registration order (the paper's eight first), read now."""
     return tuple(_SPECS)
+
+
+def paper_methods() -> tuple[str, ...]:
+    """The rows of the paper's tables 2–3, in its order."""
+    return tuple(name for name, spec in _SPECS.items() if spec.paper)
+
+
+def method_title(method: str) -> str:
+    """A method's row name in tables and legends (e.g. "Ours (FAPrune)"), or the name itself if unknown."""
+    spec = _SPECS.get(method)
+    return spec.title if spec is not None else method
+
+
+def parent_of(stage: str, cfg: RunConfig) -> str | None:
+    """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
+    spec = spec_of(stage)
+    if spec.random_init and cfg.init == "random":
+        return None  # random-init search starts from the seeded random init, not a trained model
+    return spec.parent
+
+
+def depends_on_adversary(method: str) -> bool:
+    """Whether the method or a stage it starts from plays the adversarial game (its result depends on α, λ)."""
+    spec: MethodSpec | None = spec_of(method)
+    while spec is not None:
+        if spec.adversarial:
+            return True
+        spec = _SPECS.get(spec.parent) if spec.parent is not None else None
+    return False
 
 
 # The paper's eight (tables 2–3), in its row order. Colours follow its figure 1: SGDP pink, the
@@ -116,7 +155,7 @@ _FIXED = ("ratio", "scope", "epochs", "lr", "masked_lr", "weight_decay")
 for _spec in (
     MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
                epochs="pretrain"),
-    MethodSpec("adv_debias", "Adversarial Debiasing", 9, "normal", ("epochs", "lr", "weight_decay") + _ADVERSARY_FIELDS,
+    MethodSpec("adv_debias", "Adversarial Debiasing", 9, "normal", ("epochs", "lr", "weight_decay", "adversary"),
                step="debias"),
     MethodSpec("scratch", "Train from Scratch", 7, None,
                COMMON_FIELDS + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "masked_lr",
@@ -126,7 +165,12 @@ for _spec in (
     MethodSpec("lmw", "LMW", 5, "normal", _FIXED, mask="magnitude"),
     MethodSpec("fair_sgdp", "Fair-SGDP", 8, "adv_debias", _SCORES, mask="scores", key_stage="sgdp"),
     MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", _FIXED, mask="magnitude", key_stage="lmw"),
-    MethodSpec("faprune", "Ours (FAPrune)", 2, "normal",
-               _SCORES + _ADVERSARY_FIELDS + ("generator_form",), mask="scores", step="faprune", random_init=True),
+    MethodSpec("faprune", "Ours (FAPrune)", 2, "normal", _SCORES + ("adversary",), mask="scores", step="faprune",
+               random_init=True),
 ):
-    _SPECS[_spec.name] = _with_schedule(_spec)  # built-ins: `register`'s checks would import config, which imports us
+    register(replace(_spec, paper=True))
+
+# A fairness-aware pruning method the paper's tables 2–3 do not have (DESIGN.md §10): each one spec here and
+# its own module, which holds its stage trainer and whose settings are its section of `RunConfig`.
+register(MethodSpec("fairgrape", "FairGRAPE", 3, "normal", _FIXED + ("fairgrape",), mask="importance",
+                    trainer="fapkit.fairgrape:train_stage"))

@@ -45,6 +45,9 @@ def _declared(path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)))
 
 
+_KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_series(preset: str = "quick", *, notebooks_dir: str | Path = "notebooks",
                build_dir: str | Path = "build/notebooks", parameters: Mapping[str, Any] | None = None,
                only: Sequence[str] | None = None, root: str | Path | None = None,
@@ -106,7 +109,7 @@ def _cluster(workers: int | None, scheduler: str | None) -> Iterator[str | None]
     if workers is None:
         yield scheduler
         return
-    from .sweep import local_cluster
+    from .sweeps import local_cluster
 
     with local_cluster(workers) as cluster:
         print(f"Dask: {workers} local worker(s) at {cluster.scheduler_address}", flush=True)
@@ -144,8 +147,10 @@ def _execute(paths: list[Path], out_dir: Path, cwd: Path, base: dict[str, Any], 
         target = out_dir / path.name
         start = time.perf_counter()
         try:
+            # The kernel's own log level ERROR: ipykernel warns on every start that its local TCP sockets are
+            # unencrypted, a note about the transport the series chose, not something a reader can act on.
             papermill.execute_notebook(str(path), str(target), parameters=params, kernel_name=kernel_name,
-                                       cwd=str(cwd), progress_bar=False)
+                                       cwd=str(cwd), progress_bar=False, extra_arguments=_KERNEL_ARGUMENTS)
         except Exception:
             print(f"{path.name}: FAILED after {time.perf_counter() - start:.1f} s; see {target}", flush=True)
             raise

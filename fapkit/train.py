@@ -1,6 +1,7 @@
 """The one training loop behind every method.
 
-A *stage* trains some parameters of a model for a number of epochs with one of three steps:
+A *stage* trains some parameters of a model for a number of epochs with one of three steps
+(`STEPS`; each takes the `Players`, the batch and the step's `Round`, and returns its losses):
 
 * ``ce``      — minimise the classification loss (normal training, fine-tuning, score learning);
 * ``faprune`` — Algorithm 1: `disc_steps` discriminator steps on L_D = α·L_DI + (1−α)·L_DEO, then
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .batches import Batch, as_batch, check_binary, one_logit
 from .batchnorm import reestimate_batchnorm
 from .discriminators import (
     AdversaryMonitor,
@@ -37,67 +39,89 @@ from .discriminators import (
     generator_fairness_term,
     project_out,
 )
-from .metrics import evaluate
-from .records import load_torch, save_torch
-from .runtime import keep_freed_memory
+from .evaluation import evaluate
+from .records import CHECKPOINT, load_torch, save_torch
 from .schedule import LrSchedule, lam_factor, lr_factor
-
-StepKind = Literal["ce", "faprune", "debias"]
-CHECKPOINT = "checkpoint.pt"
+from .settings import AdversaryConfig, StepKind
 
 
 @dataclass(frozen=True)
 class Stage:
-    """How one stage trains: the step kind, epochs, Adam learning rate and adversary settings."""
+    """How one stage trains: the step kind, epochs, Adam learning rate, schedule and (adversarial kinds) the game.
+
+    ``adversary`` is carried as `fapkit.settings.AdversaryConfig` holds it; an adversarial kind given
+    none plays with its defaults (the paper's settings).
+    """
 
     kind: StepKind
     epochs: int
     lr: float
     weight_decay: float = 0.0
-    alpha: float = 0.0
-    lam: float = 1.0
-    disc_lr: float = 1e-3
-    disc_hidden: int = 8
-    generator_form: Literal["paper", "confusion"] = "paper"
-    disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
-    disc_warmup: int = 0               # passes of discriminator-only training before the first generator step
-    disc_warmup_rule: Literal["fixed", "plateau"] = "fixed"  # see `warm_up_discriminator`
-    lam_ramp: float = 0.0              # λ rises linearly from 0 over this fraction of the steps (0: constant)
+    adversary: AdversaryConfig | None = None
     schedule: LrSchedule = "constant"  # the trained parameters' lr over the stage (`fapkit.schedule`)
     lr_warmup: float = 0.0
     bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.batchnorm`)
 
+    def __post_init__(self) -> None:
+        if self.kind not in STEPS:
+            raise ValueError(f"step kind must be one of {', '.join(map(repr, STEPS))}, got {self.kind!r}")
+        if self.adversarial and self.adversary is None:
+            object.__setattr__(self, "adversary", AdversaryConfig())
+
     @property
     def adversarial(self) -> bool:
-        return self.kind in ("faprune", "debias")
+        return self.kind != "ce"
+
+    @property
+    def game(self) -> AdversaryConfig:
+        """The adversary settings of an adversarial stage."""
+        if self.adversary is None:
+            raise ValueError(f"a {self.kind!r} stage plays no adversarial game")
+        return self.adversary
+
+
+@dataclass
+class Players:
+    """What a step moves: the model's trained `params` with their optimiser, and in adversarial stages
+    the discriminator with its own."""
+
+    model: nn.Module
+    params: list[nn.Parameter]
+    opt: torch.optim.Optimizer
+    disc: FairnessDiscriminator | None = None
+    disc_opt: torch.optim.Optimizer | None = None
+
+
+@dataclass
+class StageInputs:
+    """What a method's own stage trainer (`fapkit.registry.MethodSpec.trainer`) is given.
+
+    ``model`` is its starting model (its parent stage's trained model, or a seeded init), ``monitor``
+    the per-epoch validation loader, ``workdir`` the stage's run folder (checkpoints go there).
+    The trainer returns ``(model, masker or None, history)`` as `fapkit.methods` records them.
+    """
+
+    model: nn.Module
+    cfg: Any                           # fapkit.settings.RunConfig
+    train: Iterable
+    monitor: Iterable
+    workdir: Path
+    device: torch.device
+    progress: bool = False
+    desc: str = "train"
+
+
+@dataclass
+class Round:
+    """What one step needs to know besides the players: the game's settings, this step's λ, the epoch's monitor."""
+
+    adversary: AdversaryConfig | None = None
+    lam: float = 1.0
+    monitor: AdversaryMonitor | None = None
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss; the last completed epoch's checkpoint is left intact."""
-
-
-def _check_batch(y: torch.Tensor, z: torch.Tensor) -> None:
-    for name, t in (("labels y", y), ("sensitive values z", z)):
-        bad = t[(t != 0) & (t != 1)]
-        if bad.numel():
-            values = sorted(set(bad.unique().tolist()))
-            hint = " (they look like ±1 labels: map them with (v + 1) // 2)" if set(t.unique().tolist()) <= {-1, 1} else ""
-            raise ValueError(f"{name} must be binary 0/1, found {values[:5]}{hint}")
-
-
-def _one_logit(out: torch.Tensor, batch: int) -> torch.Tensor:
-    """The model's output as one logit per sample, or an error saying what shape was expected."""
-    if out.ndim == 1 and len(out) == batch or out.ndim == 2 and out.shape == (batch, 1):
-        return out.reshape(-1)
-    raise ValueError(f"the model must output one logit per sample (shape [{batch}] or [{batch}, 1]), got shape "
-                     f"{list(out.shape)}; for a two-class head use one output unit (binary cross-entropy on logits)")
-
-
-def _batch_to(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 3:
-        raise ValueError("a training loader must yield (x, y, z) batches")
-    x, y, z = (torch.as_tensor(t).to(device) for t in batch)
-    return x, y.reshape(-1), z.reshape(-1)
 
 
 def _finite(value: torch.Tensor, epoch: int, step: int, name: str) -> None:
@@ -106,70 +130,71 @@ def _finite(value: torch.Tensor, epoch: int, step: int, name: str) -> None:
                                  "the checkpoint of the last completed epoch is kept")
 
 
-def ce_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    logit = _one_logit(model(x), len(x))
+def ce_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tensor]:
+    """Cross-entropy: normal training, fine-tuning, score learning."""
+    x, y, z = batch
+    logit = one_logit(players.model(x), y, z)
     loss = F.binary_cross_entropy_with_logits(logit, y.float())
-    opt.zero_grad(set_to_none=True)
+    players.opt.zero_grad(set_to_none=True)
     loss.backward()
-    opt.step()
+    players.opt.step()
     return {"loss": loss.detach()}
 
 
-def faprune_step(model: nn.Module, opt: torch.optim.Optimizer, disc: FairnessDiscriminator,
-                 disc_opt: torch.optim.Optimizer, stage: Stage,
-                 x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                 monitor: AdversaryMonitor | None = None, lam: float | None = None) -> dict[str, torch.Tensor]:
-    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G.
-
-    ``lam`` is this step's λ (the ramp's value); None: ``stage.lam``.
-    """
-    lam = stage.lam if lam is None else lam
-    logit = _one_logit(model(x), len(x))
+def faprune_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tensor]:
+    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G (λ: ``turn.lam``)."""
+    x, y, z = batch
+    game, disc = turn.adversary, players.disc
+    logit = one_logit(players.model(x), y, z)
     prob = torch.sigmoid(logit)
-    d_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)  # lines 4–7
+    d_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)  # lines 4–7
     ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
-    fair = generator_fairness_term(disc, prob, y, z, stage.generator_form)
-    loss = ce + lam * fair
-    opt.zero_grad(set_to_none=True)
+    fair = generator_fairness_term(disc, prob, y, z, game.generator_form)
+    loss = ce + turn.lam * fair
+    players.opt.zero_grad(set_to_none=True)
     loss.backward()
-    opt.step()
+    players.opt.step()
     return {"loss": loss.detach(), "ce": ce.detach(), **d_losses}
 
 
-def debias_step(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
-                disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer, stage: Stage,
-                x: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                monitor: AdversaryMonitor | None = None, lam: float | None = None) -> dict[str, torch.Tensor]:
-    """Adversarial Debiasing: adversary step(s), then the projected predictor step (``lam``: this step's λ)."""
-    lam = stage.lam if lam is None else lam
-    logit = _one_logit(model(x), len(x))
+def debias_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tensor]:
+    """Adversarial Debiasing: adversary step(s), then the projected predictor step, per parameter tensor."""
+    x, y, z = batch
+    game, disc = turn.adversary, players.disc
+    logit = one_logit(players.model(x), y, z)
     prob = torch.sigmoid(logit)
-    a_losses = discriminator_update(disc, disc_opt, prob, y, z, stage.disc_steps, monitor)
+    a_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)
     l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
     l_adv = disc.loss(prob, y, z)["l_d"]
-    g_pred = torch.autograd.grad(l_pred, params, retain_graph=True, allow_unused=True)
-    g_adv = torch.autograd.grad(l_adv, params, allow_unused=True)
-    for p, g, h in zip(params, g_pred, g_adv):
+    g_pred = torch.autograd.grad(l_pred, players.params, retain_graph=True, allow_unused=True)
+    g_adv = torch.autograd.grad(l_adv, players.params, allow_unused=True)
+    for p, g, h in zip(players.params, g_pred, g_adv):
         if g is None:
             p.grad = None
         else:
-            p.grad = g if h is None else project_out(g, h, lam)
-    opt.step()
+            p.grad = g if h is None else project_out(g, h, turn.lam)
+    players.opt.step()
     return {"loss": l_pred.detach(), "ce": l_pred.detach(), **a_losses}
 
 
+StepFn = Callable[[Players, Batch, Round], dict[str, torch.Tensor]]
+#: The step of each kind (`fapkit.settings.StepKind`); every step takes the same three arguments
+#: and returns its losses (``loss`` first: it is what the progress bar shows and the finiteness check reads).
+STEPS: dict[str, StepFn] = {"ce": ce_step, "faprune": faprune_step, "debias": debias_step}
+
+
 def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer,
-                          train_loader: Iterable, stage: Stage, device: torch.device) -> dict[str, Any]:
+                          train_loader: Iterable, game: AdversaryConfig, device: torch.device) -> dict[str, Any]:
     """Train the discriminator alone on the starting model's predictions before the first generator step.
 
     The predictions of one pass over the training loader (train mode, as the game sees them; BN
     running statistics restored afterwards, so the model is untouched) are computed once; the
     heads then take one Adam step per batch per pass over them.
 
-    ``stage.disc_warmup_rule``: ``"fixed"`` runs exactly ``stage.disc_warmup`` passes over all
+    ``game.disc_warmup_rule``: ``"fixed"`` runs exactly ``game.disc_warmup`` passes over all
     batches. ``"plateau"`` holds every fifth batch out, and after each pass over the others
     measures the heads' advantage on the held-out ones (`heldout_monitor`, `AdversaryMonitor.mixed_advantage`); it
-    stops once that has `plateaued`, or after ``stage.disc_warmup`` passes: the adversary has then
+    stops once that has `plateaued`, or after ``game.disc_warmup`` passes: the adversary has then
     learnt what the starting model's predictions tell it, however many passes that takes on a
     given dataset.
 
@@ -177,23 +202,23 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
     last pass for "fixed", on the held-out batches for "plateau") and, for "plateau",
     ``warmup_heldout_adv`` (the per-pass trajectory of the held-out advantage).
     """
-    if stage.disc_warmup < 1:
+    if game.disc_warmup < 1:
         return {"warmup_steps": 0}
     batches = _starting_predictions(model, train_loader, device)
-    plateau = stage.disc_warmup_rule == "plateau" and len(batches) >= 2
+    plateau = game.disc_warmup_rule == "plateau" and len(batches) >= 2
     held_out: set[int] = set()
     if plateau:  # every fifth batch, or the last one of a loader with fewer than five
         held_out = {i for i in range(len(batches)) if i % 5 == 4} or {len(batches) - 1}
     held = [b for i, b in enumerate(batches) if i in held_out]
     fit_on = [b for i, b in enumerate(batches) if i not in held_out]
     steps, trajectory = 0, []
-    for _ in range(stage.disc_warmup):
-        monitor = AdversaryMonitor(stage.alpha)  # the last pass's is reported ("fixed")
+    for _ in range(game.disc_warmup):
+        monitor = AdversaryMonitor(game.alpha)  # the last pass's is reported ("fixed")
         for i in torch.randperm(len(fit_on)).tolist():
             discriminator_update(disc, disc_opt, *fit_on[i], steps=1, monitor=monitor)
             steps += 1
         if plateau:
-            monitor = heldout_monitor(disc, held, stage.alpha)
+            monitor = heldout_monitor(disc, held, game.alpha)
             trajectory.append(round(monitor.mixed_advantage(), 6))
             if plateaued(trajectory):
                 break
@@ -226,8 +251,8 @@ def _starting_predictions(model: nn.Module, train_loader: Iterable,
     model.train()
     with torch.no_grad():
         for batch in train_loader:
-            x, y, z = _batch_to(batch, device)
-            batches.append((torch.sigmoid(_one_logit(model(x), len(x))), y, z))
+            x, y, z = as_batch(batch, device)
+            batches.append((torch.sigmoid(one_logit(model(x), y, z)), y, z))
         for name, b in model.named_buffers():
             b.copy_(buffers[name])
     return batches
@@ -246,8 +271,15 @@ def heldout_monitor(disc: FairnessDiscriminator, batches: list[tuple[torch.Tenso
 
 def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,
         stage: Stage, *, masker: Any = None, workdir: str | Path | None = None, progress: bool = False,
-        device: str | torch.device = "cpu", seed: int = 0, desc: str = "train") -> list[dict[str, Any]]:
+        device: str | torch.device = "cpu", seed: int = 0, desc: str = "train",
+        step: StepFn | None = None, select: Literal["last", "best_val_loss"] = "last") -> list[dict[str, Any]]:
     """Train `params` of `model` for `stage.epochs` epochs; return the per-epoch history.
+
+    `step` replaces the stage kind's step (`STEPS`) with a method's own (a constrained or stateful step);
+    a step with ``state_dict()`` / ``load_state_dict()`` (multipliers, buffers) is checkpointed with
+    the model. ``select="best_val_loss"`` returns the model of the epoch with the lowest validation
+    loss instead of the last (FairGRAPE's retrain does so; every other stage reports its last step),
+    and the last record says which (``selected_epoch``).
 
     The learning rate follows ``stage.schedule`` step by step (`fapkit.schedule.lr_factor`) and λ
     its ramp (`fapkit.schedule.lam_factor`); each epoch's record ends with the ``lr`` (and, in
@@ -258,28 +290,30 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
 
     With `workdir`, a checkpoint is written after every epoch and a later call with the same
     workdir resumes after the last completed epoch (same data order, same optimizer state, the
-    same point of the schedule).
+    same point of the schedule, ``mask_changed`` still measured from the stage's starting mask).
     """
+    if not params:
+        raise ValueError("nothing to train: the stage was given no parameters (does the model have any?)")
     device = torch.device(device)
     model.to(device)
-    keep_freed_memory()  # reuse freed tensor memory instead of page-faulting it in again
     torch.manual_seed(seed)
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if masker is not None:
         masker.bind(opt)  # fixed masks: pruned weights stay exactly zero through momentum and weight decay
-    disc, disc_opt = _discriminator(stage, device)
+    players = Players(model, params, opt, *_discriminator(stage, device))
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
-    start, history = _resume(ckpt_path, stage, model, opt, disc, disc_opt)
     initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
+    start, history, initial_masks = _resume(ckpt_path, stage, players, initial_masks, step)
+    best = _load_best(ckpt_path) if select == "best_val_loss" else None
     warmup: dict[str, Any] = {}
-    if disc is not None and start == 0 and stage.disc_warmup > 0:
-        warmup = warm_up_discriminator(model, disc, disc_opt, train_loader, stage, device)
+    if players.disc is not None and start == 0 and stage.game.disc_warmup > 0:
+        warmup = warm_up_discriminator(model, players.disc, players.disc_opt, train_loader, stage.game, device)
     clock = _Clock(stage, _batches_per_epoch(train_loader, stage))
 
     for epoch in range(start, stage.epochs):
-        record = {"epoch": epoch + 1, **train_one_epoch(model, params, opt, disc, disc_opt, stage, train_loader, epoch,
-                                                         check=epoch == start, device=device, progress=progress,
-                                                         desc=desc, clock=clock)}
+        bar = f"{desc} {epoch + 1}/{stage.epochs}" if progress else None
+        record = {"epoch": epoch + 1, **train_one_epoch(players, stage, train_loader, epoch, clock=clock,
+                                                         check=epoch == start, progress=bar, step=step)}
         if epoch == 0:
             record.update(warmup)
         val = evaluate(model, valid_loader, device=device)
@@ -287,8 +321,15 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         if initial_masks is not None:
             record["mask_changed"] = _fraction_changed(initial_masks, masker.masks())
         history.append(record)
+        if select == "best_val_loss" and (best is None or record["val_loss"] < best["val_loss"]):
+            best = {"epoch": epoch + 1, "val_loss": record["val_loss"], "model": _copy_state(model)}
         if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, stage, epoch + 1, history, model, opt, disc, disc_opt)
+            _save_checkpoint(ckpt_path, stage, epoch + 1, history, players, initial_masks, step)
+            if best is not None and best["epoch"] == epoch + 1:
+                save_torch(ckpt_path.with_name(BEST), best)
+    if best is not None and history:
+        model.load_state_dict(best["model"])
+        history[-1]["selected_epoch"] = best["epoch"]
     if stage.bn_reestimate and history:
         # after the last checkpoint and from it: a resumed run recomputes the same statistics
         history[-1]["bn_reestimated"] = reestimate_batchnorm(model, train_loader, device)
@@ -311,13 +352,16 @@ class _Clock:
         return self.stage.lr * lr_factor(t, total, self.stage.lr_warmup, self.stage.schedule)
 
     def lam(self, epoch: int, step: int) -> float:
+        if self.stage.adversary is None:
+            return 0.0
         t, total = self._position(epoch, step)
-        return self.stage.lam * lam_factor(t, total, self.stage.lam_ramp)
+        return self.stage.adversary.lam * lam_factor(t, total, self.stage.adversary.lam_ramp)
 
 
 def _batches_per_epoch(loader: Iterable, stage: Stage) -> int:
     """len(loader), which a step-wise schedule needs; 1 when nothing is scheduled (any iterable will do)."""
-    if stage.schedule == "constant" and stage.lam_ramp == 0:
+    ramped = stage.adversary is not None and stage.adversary.lam_ramp > 0
+    if stage.schedule == "constant" and not ramped:
         return 1
     try:
         n = len(loader)  # type: ignore[arg-type]
@@ -330,49 +374,46 @@ def _batches_per_epoch(loader: Iterable, stage: Stage) -> int:
     return n
 
 
-def train_one_epoch(model: nn.Module, params: list[nn.Parameter], opt: torch.optim.Optimizer,
-                    disc: FairnessDiscriminator | None, disc_opt: torch.optim.Optimizer | None, stage: Stage,
-                    loader: Iterable, epoch: int, *, check: bool = False, device: torch.device = torch.device("cpu"),
-                    progress: bool = False, desc: str = "train", clock: _Clock | None = None) -> dict[str, float]:
+def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int, *, clock: _Clock | None = None,
+                    check: bool = False, progress: str | None = None, step: StepFn | None = None) -> dict[str, float]:
     """One pass over `loader` with the stage's step; epoch means of its losses (``train_*``) and advantages.
 
-    With a `clock` (as `fit` passes) each step first sets its scheduled learning rate and λ.
+    With a `clock` (as `fit` passes) each step first sets its scheduled learning rate and λ; `check`
+    validates the first batch's labels; `progress` is the description of a progress bar (None: no bar);
+    `step` replaces the kind's step.
     """
     if hasattr(loader, "epoch"):
         loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
-    model.train()
-    monitor = AdversaryMonitor(stage.alpha) if disc is not None else None
+    players.model.train()
+    step_fn, game = step or STEPS[stage.kind], stage.adversary
+    turn = Round(game, game.lam if game is not None else 0.0, AdversaryMonitor(game.alpha) if game is not None else None)
+    device = players.params[0].device
     sums: dict[str, float] = {}
-    steps, lr, lam = 0, stage.lr, stage.lam
-    bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{stage.epochs}", disable=not progress, leave=False)
+    steps, lr = 0, stage.lr
+    bar = tqdm(loader, desc=progress, disable=progress is None, leave=False)
     for step, batch in enumerate(bar):
-        x, y, z = _batch_to(batch, device)
+        x, y, z = as_batch(batch, device)
         if check and step == 0:
-            _check_batch(y, z)
+            check_binary(y, z)
         if clock is not None:
-            lr, lam = clock.lr(epoch, step), clock.lam(epoch, step)
-            for group in opt.param_groups:
+            lr, turn.lam = clock.lr(epoch, step), clock.lam(epoch, step)
+            for group in players.opt.param_groups:
                 group["lr"] = lr
-        if stage.kind == "ce":
-            out = ce_step(model, opt, x, y)
-        elif stage.kind == "faprune":
-            out = faprune_step(model, opt, disc, disc_opt, stage, x, y, z, monitor, lam=lam)
-        else:
-            out = debias_step(model, params, opt, disc, disc_opt, stage, x, y, z, monitor, lam=lam)
+        out = step_fn(players, (x, y, z), turn)
         _finite(out["loss"], epoch, step, "loss")
         for key, value in out.items():
             sums[key] = sums.get(key, 0.0) + float(value)
         steps += 1
-        if progress:
+        if progress is not None:
             bar.set_postfix(loss=f"{float(out['loss']):.3f}")
     if steps == 0:
         raise ValueError("the training loader yielded no batches")
     record: dict[str, float] = {f"train_{k}": v / steps for k, v in sums.items()}
-    if monitor is not None:
-        record.update({f"train_{k}": v for k, v in monitor.advantage().items()})
+    if turn.monitor is not None:
+        record.update({f"train_{k}": v for k, v in turn.monitor.advantage().items()})
     record["lr"] = lr
     if stage.adversarial:
-        record["lam"] = lam
+        record["lam"] = turn.lam
     return record
 
 
@@ -380,39 +421,59 @@ def _discriminator(stage: Stage, device: torch.device) -> tuple[FairnessDiscrimi
     """The discriminator and its optimizer of an adversarial stage (none for plain cross-entropy)."""
     if not stage.adversarial:
         return None, None
-    disc = FairnessDiscriminator(stage.alpha, stage.disc_hidden).to(device)
-    return disc, torch.optim.Adam(disc.parameters(), lr=stage.disc_lr)
+    game = stage.game
+    disc = FairnessDiscriminator(game.alpha, game.disc_hidden).to(device)
+    return disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr)
 
 
-def _resume(ckpt_path: Path | None, stage: Stage, model: nn.Module, opt: torch.optim.Optimizer,
-            disc: nn.Module | None, disc_opt: torch.optim.Optimizer | None) -> tuple[int, list[dict[str, Any]]]:
-    """Load the last completed epoch's checkpoint if there is one: (epochs done, history so far)."""
+def _resume(ckpt_path: Path | None, stage: Stage, players: Players, initial_masks: dict[str, torch.Tensor] | None,
+            step: Any = None) -> tuple[int, list[dict[str, Any]], dict[str, torch.Tensor] | None]:
+    """Load the last completed epoch's checkpoint if there is one: (epochs done, history so far, starting masks)."""
     if ckpt_path is None or not ckpt_path.exists():
-        return 0, []
+        return 0, [], initial_masks
     state = load_torch(ckpt_path)
     if state.get("stage") != asdict(stage):
         raise ValueError(f"checkpoint {ckpt_path} belongs to another stage {state.get('stage')}; delete it to restart")
     try:
-        model.load_state_dict(state["model"])
+        players.model.load_state_dict(state["model"])
     except RuntimeError as err:
         raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {str(err).splitlines()[0]}") from err
-    opt.load_state_dict(state["opt"])
-    if disc is not None:
-        disc.load_state_dict(state["disc"])
-        disc_opt.load_state_dict(state["disc_opt"])
+    players.opt.load_state_dict(state["opt"])
+    if players.disc is not None:
+        players.disc.load_state_dict(state["disc"])
+        players.disc_opt.load_state_dict(state["disc_opt"])
+    if hasattr(step, "load_state_dict") and state.get("step") is not None:
+        step.load_state_dict(state["step"])
     torch.set_rng_state(state["rng"])
-    return state["epoch"], state["history"]
+    return state["epoch"], state["history"], state.get("initial_masks", initial_masks)
 
 
-def _save_checkpoint(path: Path, stage: Stage, epochs_done: int, history: list[dict[str, Any]], model: nn.Module,
-                     opt: torch.optim.Optimizer, disc: nn.Module | None, disc_opt: torch.optim.Optimizer | None) -> None:
+def _save_checkpoint(path: Path, stage: Stage, epochs_done: int, history: list[dict[str, Any]], players: Players,
+                     initial_masks: dict[str, torch.Tensor] | None, step: Any = None) -> None:
     """Everything `_resume` needs, written atomically: a crash mid-write keeps the previous checkpoint."""
+    disc, disc_opt = players.disc, players.disc_opt
     save_torch(path, {
         "stage": asdict(stage), "epoch": epochs_done, "history": history, "rng": torch.get_rng_state(),
-        "model": model.state_dict(), "opt": opt.state_dict(),
+        "model": players.model.state_dict(), "opt": players.opt.state_dict(),
         "disc": disc.state_dict() if disc is not None else None,
         "disc_opt": disc_opt.state_dict() if disc_opt is not None else None,
+        "initial_masks": initial_masks,  # the stage's starting mask: `mask_changed` after a resume measures from it
+        "step": step.state_dict() if hasattr(step, "state_dict") else None,
     })
+
+
+#: The model of the best epoch so far, beside the checkpoint, for ``select="best_val_loss"``.
+BEST = "best.pt"
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _load_best(ckpt_path: Path | None) -> dict[str, Any] | None:
+    if ckpt_path is None or not ckpt_path.with_name(BEST).exists():
+        return None
+    return load_torch(ckpt_path.with_name(BEST))
 
 
 def _fraction_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:

@@ -281,7 +281,7 @@ def precompute(client: Client, *, ratios: Sequence[float], alphas: Sequence[floa
     on a disk the workers share (see docs/sweeps.md).
     """
     from .checks import check_alpha, check_finite, check_ratio
-    from .sweep import BackgroundSweep
+    from .sweeps import BackgroundSweep
 
     axes = {}
     for name, values, check in (("ratio", ratios, check_ratio), ("alpha", alphas, check_alpha),

@@ -16,8 +16,7 @@ import statistics
 import warnings
 
 import fapkit
-from fapkit.config import method_title
-from fapkit.registry import method_names, spec_of
+from fapkit.registry import method_names, method_title, spec_of
 
 _DENSE_PARENT = {"fair_sgdp": "adv_debias", "fair_lmw": "adv_debias", "scratch": "normal"}
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from fapkit.cache import RunResult
 from fapkit.config import make_config
+from fapkit.registry import spec_of
 
 
 def groups(sel0: float = 0.3, sel1: float = 0.6, *, str_keys: bool = False) -> dict[Any, dict[str, float]]:
@@ -25,7 +26,7 @@ def fake(method: str = "faprune", *, acc: float = 0.8, di: float = 0.5, deo: flo
     """
     cfg = make_config(method, preset="smoke", target=target, arch=arch, alpha=alpha, init=init, ratio=ratio,
                       **settings)
-    achieved = 0.0 if method in ("normal", "adv_debias") else cfg.ratio
+    achieved = 0.0 if spec_of(method).dense else cfg.ratio
     history = [{"epoch": e, "train_loss": 0.7 - 0.1 * e, "train_ce": 0.6 - 0.1 * e, "val_acc": 0.7 + 0.02 * e,
                 "val_di": 0.4 + 0.05 * e, "val_deo": 0.4 - 0.05 * e, "val_loss": 0.6} for e in (1, 2)]
     if method in ("sgdp", "faprune", "fair_sgdp"):

@@ -10,6 +10,7 @@ from fapkit.data import TensorLoader
 from fapkit.data.base import FaceTensors
 from fapkit.discriminators import AdversaryMonitor, FairnessDiscriminator, binary_entropy, discriminator_update
 from fapkit.metrics import fairness_report, is_degenerate
+from fapkit.settings import AdversaryConfig
 from fapkit.train import Stage, fit, warm_up_discriminator
 
 LN2 = math.log(2.0)
@@ -87,22 +88,23 @@ def test_warm_up_counts_its_steps_learns_the_bias_and_leaves_the_model_untouched
     torch.manual_seed(0)
     model, loader = _ZCoder(), _z_coded_loader()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    stage = Stage("faprune", epochs=1, lr=1e-2, alpha=0.0, disc_lr=5e-2, disc_warmup=25)
-    disc = FairnessDiscriminator(stage.alpha)
-    out = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters(), lr=stage.disc_lr), loader, stage,
+    game = AdversaryConfig(alpha=0.0, disc_lr=5e-2, disc_warmup=25)
+    disc = FairnessDiscriminator(game.alpha)
+    out = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr), loader, game,
                                 torch.device("cpu"))
     assert out["warmup_steps"] == 25 * len(loader)  # 25 passes × 4 batches
     assert out["warmup_adv_deo_y0"] > 0.3 and out["warmup_adv_deo_y1"] > 0.3  # H(z|y) = ln 2 ≈ 0.69 at most
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # BN statistics restored
     assert warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters()), loader,
-                                 Stage("faprune", epochs=1, lr=1e-2), torch.device("cpu")) == {"warmup_steps": 0}
+                                 AdversaryConfig(), torch.device("cpu")) == {"warmup_steps": 0}
 
 
 def test_fit_records_warm_up_once_and_the_advantage_every_epoch(tmp_path):
     torch.manual_seed(0)
     model, loader = _ZCoder(), _z_coded_loader()
     params = [model.fc.weight, model.fc.bias]
-    stage = Stage("faprune", epochs=2, lr=1e-3, alpha=0.0, disc_lr=1e-2, disc_steps=2, disc_warmup=3)
+    stage = Stage("faprune", epochs=2, lr=1e-3, adversary=AdversaryConfig(alpha=0.0, disc_lr=1e-2, disc_steps=2,
+                                                                          disc_warmup=3))
     history = fit(model, params, loader, _z_coded_loader(), stage, workdir=tmp_path)
     assert history[0]["warmup_steps"] == 3 * len(loader)
     assert "warmup_steps" not in history[1]
@@ -110,7 +112,7 @@ def test_fit_records_warm_up_once_and_the_advantage_every_epoch(tmp_path):
         assert {"train_adv_deo_y0", "train_adv_deo_y1"} <= set(record) and "train_adv_di" not in record
     # The debiasing kind records the advantage too (DI head with α = 1).
     debias = fit(_ZCoder(), list(_ZCoder().parameters()), loader, _z_coded_loader(),
-                 Stage("debias", epochs=1, lr=1e-3, alpha=1.0, disc_warmup=1))
+                 Stage("debias", epochs=1, lr=1e-3, adversary=AdversaryConfig(alpha=1.0, disc_warmup=1)))
     assert "train_adv_di" in debias[0] and debias[0]["warmup_steps"] == len(loader)
 
 
@@ -123,11 +125,11 @@ def test_plain_cross_entropy_stages_have_no_adversary_records():
 def test_constant_predictors_are_flagged_degenerate():
     y = [0, 1, 0, 1, 0, 1, 0, 1]
     z = [0, 0, 0, 0, 1, 1, 1, 1]
-    everyone = fairness_report(y, [1] * 8, z)
+    everyone = fairness_report(y, [1] * 8, sensitive_features=z)
     assert everyone["di"] == 1.0 and everyone["deo"] == 0.0 and everyone["degenerate"]
-    one_group = fairness_report(y, [1, 1, 1, 1, 0, 1, 0, 1], z)  # all selected in group 0 only
+    one_group = fairness_report(y, [1, 1, 1, 1, 0, 1, 0, 1], sensitive_features=z)  # all selected in group 0 only
     assert one_group["degenerate"]
-    assert not fairness_report(y, [0, 1, 0, 1, 0, 1, 1, 1], z)["degenerate"]
+    assert not fairness_report(y, [0, 1, 0, 1, 0, 1, 1, 1], sensitive_features=z)["degenerate"]
     groups = {"0": {"selection_rate": 0.995}, "1": {"selection_rate": 0.5}}  # JSON keys, nearly constant
     assert is_degenerate(groups) and not is_degenerate(groups, tolerance=0.001)
     assert is_degenerate({0: {"selection_rate": float("nan")}, 1: {"selection_rate": 0.4}})
@@ -135,11 +137,12 @@ def test_constant_predictors_are_flagged_degenerate():
 
 def test_adversary_settings_are_validated_and_the_paper_preset_keeps_the_paper_values():
     paper = make_config("faprune", preset="paper")
-    assert (paper.disc_lr, paper.disc_steps, paper.disc_warmup, paper.disc_hidden) == (1e-3, 1, 0, 8)
+    game = paper.adversary
+    assert (game.disc_lr, game.disc_steps, game.disc_warmup, game.disc_hidden) == (1e-3, 1, 0, 8)
     quick = make_config("faprune", preset="quick")
-    assert quick.disc_warmup > 0 and quick.disc_steps > 1
+    assert quick.adversary.disc_warmup > 0 and quick.adversary.disc_steps > 1
     old = make_config("faprune", preset="quick", disc_lr=1e-3, disc_steps=1, disc_warmup=0)  # the old behaviour
-    assert (old.disc_lr, old.disc_steps, old.disc_warmup) == (1e-3, 1, 0)
+    assert (old.adversary.disc_lr, old.adversary.disc_steps, old.adversary.disc_warmup) == (1e-3, 1, 0)
     with pytest.raises(ValueError, match="disc_steps must be >= 1"):
         make_config("faprune", disc_steps=0)
     with pytest.raises(ValueError, match="disc_warmup must be >= 0"):

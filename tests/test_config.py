@@ -5,7 +5,8 @@ import pytest
 
 import fapkit.cache as cache
 from fapkit.cache import stage_key
-from fapkit.config import DataConfig, RunConfig, make_config
+from fapkit.config import DataConfig, RunConfig, make_config, updated
+from fapkit.settings import AdversaryConfig, setting_names
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -19,7 +20,7 @@ from fapkit.config import DataConfig, RunConfig, make_config
     (dict(dataset="imagenet"), r"unknown dataset 'imagenet'; choose one of synth, celeba, lfw"),
     (dict(target="Male", sensitive="Male"), r"target and sensitive attribute must differ, both are 'Male'"),
     (dict(size=8), r"image size 8 is too small for resnet18: it needs at least 16"),
-    (dict(init="zeros"), r"init must be 'pretrained' or 'random'"),
+    (dict(init="zeros"), r"init must be one of 'pretrained', 'random', got 'zeros'"),
     (dict(bogus=1), r"unknown setting 'bogus'; allowed settings:"),
 ])
 def test_bad_settings_name_the_value_and_what_is_allowed(overrides, message):
@@ -54,23 +55,26 @@ def test_presets():
 
 # Settings that, by design, do not change a method's result (everything else must change its key).
 _ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp"}
+_FAIRGRAPE = {"keep_per_iteration", "finetune_epochs", "importance_images"}  # FairGRAPE's own section
 _IRRELEVANT = {
     "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "scratch_epochs",
-               "masked_lr"} | _ADVERSARY,
-    "adv_debias": {"ratio", "init", "scope", "generator_form", "score_lr", "scratch_epochs", "masked_lr"},
-    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _ADVERSARY,
-    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs", "masked_lr"} | _ADVERSARY,
-    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY,
-    "fair_sgdp": {"generator_form", "scratch_epochs", "masked_lr"},
-    "fair_lmw": {"init", "generator_form", "score_lr", "scratch_epochs"},
-    "faprune": {"scratch_epochs", "masked_lr"},
+               "masked_lr"} | _FAIRGRAPE | _ADVERSARY,
+    # the adversary is read whole (one AdversaryConfig): FAPrune's generator form is in Adversarial Debiasing's
+    # key too, though its projected step does not read it
+    "adv_debias": {"ratio", "init", "scope", "score_lr", "scratch_epochs", "masked_lr"} | _FAIRGRAPE,
+    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _FAIRGRAPE | _ADVERSARY,
+    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs", "masked_lr"} | _FAIRGRAPE | _ADVERSARY,
+    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _FAIRGRAPE | _ADVERSARY,
+    "fair_sgdp": {"scratch_epochs", "masked_lr"} | _FAIRGRAPE,
+    "fair_lmw": {"init", "score_lr", "scratch_epochs"} | _FAIRGRAPE,
+    "faprune": {"scratch_epochs", "masked_lr"} | _FAIRGRAPE,
 }
 _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global",
             "generator_form": "confusion", "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5,
             "score_lr": 0.5, "disc_lr": 0.5, "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2,
             "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
             "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
-            "masked_lr": 0.3}
+            "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
                  "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
                  "data_seed": 3}
@@ -79,13 +83,13 @@ _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "s
 @pytest.mark.parametrize("method", list(_IRRELEVANT))
 def test_cache_key_changes_with_every_setting_that_changes_the_result(method):
     base = RunConfig(method=method)
-    assert {f.name for f in dataclasses.fields(RunConfig)} - {"method", "data", "preset"} == set(_CHANGED)
+    assert {name for name, section in setting_names().items() if section != "data"} == set(_CHANGED)
     assert {f.name for f in dataclasses.fields(DataConfig)} == set(_DATA_CHANGED)
     key = stage_key(method, base)
     for name, value in _CHANGED.items():
         if name == "init" and method not in ("sgdp", "faprune"):
             continue  # random init is refused for the others
-        changed = stage_key(method, dataclasses.replace(base, **{name: value}))
+        changed = stage_key(method, updated(base, **{name: value}))
         if name in _IRRELEVANT[method]:
             assert changed == key, f"{method}: {name} should not change the key"
         else:
@@ -101,3 +105,15 @@ def test_cache_key_includes_the_kit_version(monkeypatch):
     key = stage_key("faprune", cfg)
     monkeypatch.setattr(cache, "__version__", "999.0")
     assert stage_key("faprune", cfg) != key
+
+
+def test_every_setting_has_one_name_and_nested_sections_take_it_flat_or_whole():
+    names = [f.name for cls in (RunConfig, DataConfig, AdversaryConfig) for f in dataclasses.fields(cls)]
+    assert len(names) == len(set(names))  # a flat name routes to exactly one section
+    flat = make_config("faprune", disc_lr=0.02, lam=2.0, target="Smiling")
+    whole = make_config("faprune", adversary=dataclasses.replace(flat.adversary), data=flat.data)
+    assert flat == whole and flat.adversary.disc_lr == 0.02 and flat.lam == 2.0
+    assert make_config("faprune", adversary={"alpha": 1.0}, lam=3.0).adversary.lam == 3.0  # by name on top
+    assert updated(flat, alpha=0.5).adversary == dataclasses.replace(flat.adversary, alpha=0.5)
+    with pytest.raises(ValueError, match="disc_steps must be >= 1, got 0"):
+        updated(flat, disc_steps=0)

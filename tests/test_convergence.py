@@ -18,6 +18,7 @@ from fapkit.metrics import fairness_report, is_degenerate, is_near_constant
 from fapkit.presentation.display import readable
 from fapkit.presentation.tables import baseline_table
 from fapkit.schedule import lam_factor, lr_factor
+from fapkit.settings import AdversaryConfig
 from fapkit.train import Stage, fit, plateaued, warm_up_discriminator
 
 
@@ -161,9 +162,9 @@ def test_the_plateau_rule_stops_once_the_advantage_stops_rising():
 def test_the_plateau_warm_up_learns_until_the_held_out_advantage_stops_rising():
     torch.manual_seed(0)
     model, loader = _ZCoder(), _z_coded_loader(n=320, batch_size=16)  # 20 batches, 4 held out
-    stage = Stage("faprune", epochs=1, lr=1e-2, alpha=0.0, disc_lr=5e-2, disc_warmup=200, disc_warmup_rule="plateau")
-    disc = FairnessDiscriminator(stage.alpha)
-    out = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters(), lr=stage.disc_lr), loader, stage,
+    game = AdversaryConfig(alpha=0.0, disc_lr=5e-2, disc_warmup=200, disc_warmup_rule="plateau")
+    disc = FairnessDiscriminator(game.alpha)
+    out = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr), loader, game,
                                 torch.device("cpu"))
     trajectory = out["warmup_heldout_adv"]
     assert out["warmup_passes"] == len(trajectory) < 200  # stopped by the rule, not the cap
@@ -175,7 +176,7 @@ def test_the_plateau_warm_up_learns_until_the_held_out_advantage_stops_rising():
     with torch.no_grad():
         const[1].weight.zero_()
     disc = FairnessDiscriminator(0.0)
-    out = warm_up_discriminator(const, disc, torch.optim.Adam(disc.parameters(), lr=5e-2), loader, stage,
+    out = warm_up_discriminator(const, disc, torch.optim.Adam(disc.parameters(), lr=5e-2), loader, game,
                                 torch.device("cpu"))
     assert out["warmup_passes"] < 200 and max(out["warmup_heldout_adv"]) <= 1e-3
 
@@ -187,7 +188,7 @@ def test_near_constant_is_a_second_level_beside_degenerate():
     assert not is_near_constant(rates(0.9, 0.5)) and not is_near_constant(rates(0.06, 0.5))
     assert is_near_constant(rates(0.5, 0.04))
     y, z = [0, 1] * 50, [0] * 50 + [1] * 50
-    report = fairness_report(y, [1] * 49 + [0] + [0, 1] * 25, z)  # selection rate 0.98 in group 0
+    report = fairness_report(y, [1] * 49 + [0] + [0, 1] * 25, sensitive_features=z)  # selection rate 0.98 in group 0
     assert report["near_constant"] and not report["degenerate"]
 
 
@@ -207,9 +208,10 @@ def test_every_preset_trains_on_the_schedule_and_the_paper_constant_lr_stays_rea
         cfg = make_config("faprune", preset=preset)
         assert (cfg.schedule, cfg.bn_reestimate) == ("cosine", True)
     quick = make_config("faprune", preset="quick")
-    assert quick.disc_warmup_rule == "plateau" and quick.disc_warmup >= 10
+    assert quick.adversary.disc_warmup_rule == "plateau" and quick.adversary.disc_warmup >= 10
     literal = make_config("faprune", preset="paper", schedule="constant", bn_reestimate=False)
-    assert (literal.lr, literal.disc_lr, literal.disc_warmup, literal.lam_ramp) == (1e-4, 1e-3, 0, 0.0)
+    game = literal.adversary
+    assert (literal.lr, game.disc_lr, game.disc_warmup, game.lam_ramp) == (1e-4, 1e-3, 0, 0.0)
     with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', got 'linear'"):
         make_config("sgdp", schedule="linear")
     with pytest.raises(ValueError, match=r"lam_ramp must be a fraction of the stage's steps in \[0, 1\), got 1.5"):
@@ -251,3 +253,28 @@ def test_the_mixed_advantage_weighs_the_heads_like_l_d():
     assert adv["adv_di"] == pytest.approx(math.log(2) - 0.5)
     expected_deo = (3 * (binary_entropy(1 / 3) - 0.4) + 1 * (0.0 - 0.4)) / 4
     assert monitor.mixed_advantage() == pytest.approx(0.25 * adv["adv_di"] + 0.75 * expected_deo)
+
+
+def test_mask_changed_after_a_resume_is_measured_from_the_stage_s_starting_mask(tmp_path):
+    from fapkit.masking import attach_scores
+
+    stage = Stage("ce", epochs=2, lr=0.5, schedule="cosine")
+
+    def scored() -> tuple[torch.nn.Module, object]:
+        torch.manual_seed(0)
+        model = _OneLogit()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model, attach_scores(model, 0.5, init="magnitude")
+
+    model, masker = scored()
+    straight = fit(model, masker.score_parameters(), _loader(), _loader(), stage, masker=masker, workdir=tmp_path / "a")
+    other, other_masker = scored()
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(other, other_masker.score_parameters(), _CrashingLoader(_loader(), crash_epoch=1), _loader(), stage,
+            masker=other_masker, workdir=tmp_path / "b")
+    resumed, resumed_masker = scored()  # a new process: the mask it attaches is the stage's start again
+    history = fit(resumed, resumed_masker.score_parameters(), _loader(), _loader(), stage, masker=resumed_masker,
+                  workdir=tmp_path / "b")
+    assert straight[-1]["mask_changed"] > straight[0]["mask_changed"] > 0  # the mask moved in both epochs
+    assert [h["mask_changed"] for h in history] == [h["mask_changed"] for h in straight]

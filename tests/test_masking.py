@@ -505,3 +505,12 @@ def test_torch_internals_are_used_in_one_module_only():
     package = Path(fapkit.__file__).parent
     users = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if private.search(p.read_text()))
     assert users == ["masking/_torch.py"]
+
+
+def test_exact_topk_keeps_exactly_k_of_float64_scores_that_collide_in_float32():
+    from fapkit.masking.topk import exact_topk_masks
+
+    scores = 1.0 + torch.arange(10, dtype=torch.float64) * 1e-12  # all equal as float32
+    (keep,) = exact_topk_masks([scores], 3)
+    assert int(keep.sum()) == 3 and keep[-3:].all()  # the three largest, not the first three ties
+

@@ -10,8 +10,8 @@ import torch.nn as nn
 
 import fapkit
 from fapkit.cli import main
-from fapkit.config import METHODS
 from fapkit.data import SynthFaces, make_loader
+from fapkit.registry import paper_methods
 
 TINY = dict(preset="smoke", size=16, n_train=192, n_valid=96, n_test=96, pretrain_epochs=1, epochs=1)
 
@@ -21,7 +21,7 @@ def runs_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("runs")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", paper_methods())
 def test_each_method_runs_and_reports(method, runs_dir):
     res = fapkit.run(method, runs_dir=runs_dir, **TINY)
     for key in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr"):
@@ -146,3 +146,28 @@ def test_command_line_error_exit_status_in_a_real_process(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("fapkit: error: pruning ratio must be in [0, 1)")
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+@pytest.mark.parametrize("method", paper_methods())
+def test_a_model_without_parameters_is_refused_by_name_before_any_training(method, tmp_path):
+    batches = [(torch.zeros(4, 1, 2, 2), torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1]))]
+    with pytest.raises(ValueError, match=rf"the model \(Sequential\) has no parameters: '{method}' has nothing to train"):
+        fapkit.run(method, preset="smoke", model=nn.Sequential(nn.Flatten()), train=batches, valid=batches,
+                   test=batches, runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before any stage folder was made
+
+
+def test_a_pruning_method_refuses_a_model_with_nothing_to_prune(tmp_path):
+    class Scale(nn.Module):  # one parameter, no Conv/Linear layer
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1).sum(1) * self.w
+
+    batches = [(torch.zeros(4, 1, 2, 2), torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1]))]
+    with pytest.raises(ValueError, match=r"no prunable Conv/Linear layer, which 'fair_lmw' masks; methods that do not "
+                                         r"prune: normal, adv_debias"):
+        fapkit.run("fair_lmw", preset="smoke", model=Scale(), train=batches, valid=batches, test=batches,
+                   runs_dir=tmp_path)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from fapkit.evaluation import evaluate
 from fapkit.metrics import (
     disparate_impact,
     equalized_odds,
-    evaluate,
     fairness_report,
     group_rates,
 )
@@ -36,7 +36,7 @@ P = [1, 0, 1, 0, 1, 1, 1, 1, 0, 0]
 
 
 def test_group_rates_hand_computed():
-    r = group_rates(Y, P, Z)
+    r = group_rates(Y, P, sensitive_features=Z)
     assert set(r) == {0, 1}
     assert r[0] == pytest.approx(
         {"count": 4, "selection_rate": 0.5, "tpr": 0.5, "fpr": 0.5, "accuracy": 0.5,
@@ -50,41 +50,41 @@ def test_group_rates_hand_computed():
 
 def test_group_rates_undefined_rate_is_nan_not_error():
     # group 0 has no y=1 samples and group 1 none at all: descriptive rates are nan
-    r = group_rates([0, 0], [1, 0], [0, 0])
+    r = group_rates([0, 0], [1, 0], sensitive_features=[0, 0])
     assert math.isnan(r[0]["tpr"]) and r[0]["fpr"] == 0.5 and r[0]["n_pos"] == 0
     assert r[1]["count"] == 0 and math.isnan(r[1]["selection_rate"])
     assert math.isnan(r[1]["accuracy"])
 
 
 def test_disparate_impact_hand_computed():
-    assert disparate_impact(P, Z) == pytest.approx(0.75, abs=1e-12)
+    assert disparate_impact(None, P, sensitive_features=Z) == pytest.approx(0.75, abs=1e-12)
     # symmetric in the group labels: min/max, never above 1
-    assert disparate_impact(P, [1 - v for v in Z]) == pytest.approx(0.75, abs=1e-12)
-    assert disparate_impact([1, 1, 1, 1], [0, 0, 1, 1]) == 1.0
-    assert disparate_impact([0, 0, 1, 0], [0, 0, 1, 1]) == 0.0
+    assert disparate_impact(None, P, sensitive_features=[1 - v for v in Z]) == pytest.approx(0.75, abs=1e-12)
+    assert disparate_impact(None, [1, 1, 1, 1], sensitive_features=[0, 0, 1, 1]) == 1.0
+    assert disparate_impact(None, [0, 0, 1, 0], sensitive_features=[0, 0, 1, 1]) == 0.0
 
 
 @pytest.mark.parametrize(
     "kind, expected", [("sum", 2 / 3), ("max", 0.5), ("mean", 1 / 3), ("tpr", 0.5)]
 )
 def test_equalized_odds_hand_computed(kind, expected):
-    assert equalized_odds(Y, P, Z, kind=kind) == pytest.approx(expected, abs=1e-12)
+    assert equalized_odds(Y, P, sensitive_features=Z, kind=kind) == pytest.approx(expected, abs=1e-12)
 
 
 def test_equalized_odds_default_is_sum_and_perfect_classifier_is_zero():
-    assert equalized_odds(Y, P, Z) == pytest.approx(2 / 3, abs=1e-12)
+    assert equalized_odds(Y, P, sensitive_features=Z) == pytest.approx(2 / 3, abs=1e-12)
     for kind in ("sum", "max", "mean", "tpr"):
-        assert equalized_odds(Y, Y, Z, kind=kind) == 0.0
+        assert equalized_odds(Y, Y, sensitive_features=Z, kind=kind) == 0.0
     # maximal unfairness: group 0 always positive, group 1 always negative
     y = [1, 0, 1, 0]
     z = [0, 0, 1, 1]
     p = [1, 1, 0, 0]
-    assert equalized_odds(y, p, z) == 2.0
-    assert equalized_odds(y, p, z, kind="max") == 1.0
+    assert equalized_odds(y, p, sensitive_features=z) == 2.0
+    assert equalized_odds(y, p, sensitive_features=z, kind="max") == 1.0
 
 
 def test_fairness_report_hand_computed_and_json_safe():
-    rep = fairness_report(Y, P, Z)
+    rep = fairness_report(Y, P, sensitive_features=Z)
     assert rep["n"] == 10
     assert rep["acc"] == pytest.approx(0.7)
     assert rep["selection_rate"] == pytest.approx(0.6)
@@ -93,7 +93,7 @@ def test_fairness_report_hand_computed_and_json_safe():
     assert rep["deo_max"] == pytest.approx(0.5)
     assert rep["deo_mean"] == pytest.approx(1 / 3)
     assert rep["deo_tpr"] == pytest.approx(0.5)
-    assert rep["groups"] == group_rates(Y, P, Z)
+    assert rep["groups"] == group_rates(Y, P, sensitive_features=Z)
     # plain Python types only, so json works and nothing is a numpy scalar
     assert type(rep["n"]) is int
     for k in ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "selection_rate"):
@@ -115,9 +115,9 @@ def test_di_nan_with_warning_when_nobody_selected_matches_fairlearn():
         warnings.simplefilter("ignore")
         assert math.isnan(fl.demographic_parity_ratio(y, p, sensitive_features=z))
     with pytest.warns(RuntimeWarning, match="max selection rate is 0"):
-        assert math.isnan(disparate_impact(p, z))
+        assert math.isnan(disparate_impact(None, p, sensitive_features=z))
     with pytest.warns(RuntimeWarning):
-        assert math.isnan(fairness_report(y, p, z)["di"])
+        assert math.isnan(fairness_report(y, p, sensitive_features=z)["di"])
 
 
 # ---------------------------------------------------------------- fairlearn cross-check
@@ -154,14 +154,14 @@ def test_cross_check_with_fairlearn_on_random_cases():
         # ---- DI, defined whenever both groups are present and someone is selected
         if p.sum() == 0:
             with pytest.warns(RuntimeWarning):
-                assert math.isnan(disparate_impact(p, z))
+                assert math.isnan(disparate_impact(None, p, sensitive_features=z))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 assert math.isnan(fl.demographic_parity_ratio(y, p, sensitive_features=z))
             n_di_nan += 1
         else:
             expected = fl.demographic_parity_ratio(y, p, sensitive_features=z)
-            assert disparate_impact(p, z) == pytest.approx(expected, abs=1e-9)
+            assert disparate_impact(None, p, sensitive_features=z) == pytest.approx(expected, abs=1e-9)
             n_di += 1
         # ---- DEO, defined only if all four (y, z) cells have samples
         cells = [(yv, g) for yv in (1, 0) for g in (0, 1)]
@@ -170,19 +170,19 @@ def test_cross_check_with_fairlearn_on_random_cases():
             yv, g = empty[0]
             rate = "TPR" if yv == 1 else "FPR"
             with pytest.raises(ValueError, match=rf"no samples with y={yv}, z={g}: {rate} of group {g}"):
-                equalized_odds(y, p, z, kind="max")
+                equalized_odds(y, p, sensitive_features=z, kind="max")
             n_eo_undefined += 1
             continue
-        got_max = equalized_odds(y, p, z, kind="max")
-        got_mean = equalized_odds(y, p, z, kind="mean")
+        got_max = equalized_odds(y, p, sensitive_features=z, kind="max")
+        got_mean = equalized_odds(y, p, sensitive_features=z, kind="mean")
         assert got_max == pytest.approx(
             fl.equalized_odds_difference(y, p, sensitive_features=z), abs=1e-9
         )
         assert got_mean == pytest.approx(
             fl.equalized_odds_difference(y, p, sensitive_features=z, agg="mean"), abs=1e-9
         )
-        assert equalized_odds(y, p, z, kind="sum") == pytest.approx(2 * got_mean, abs=1e-12)
-        assert equalized_odds(y, p, z, kind="tpr") <= got_max + 1e-12
+        assert equalized_odds(y, p, sensitive_features=z, kind="sum") == pytest.approx(2 * got_mean, abs=1e-12)
+        assert equalized_odds(y, p, sensitive_features=z, kind="tpr") <= got_max + 1e-12
         n_eo += 1
     # the generator must really exercise every branch, and compare ≥100 cases
     assert n_di >= 100 and n_eo >= 100, (n_di, n_eo)
@@ -211,19 +211,19 @@ def _variants(a):
 
 
 def test_list_numpy_torch_bool_inputs_agree():
-    expected = fairness_report(Y, P, Z)
+    expected = fairness_report(Y, P, sensitive_features=Z)
     vy, vp, vz = _variants(Y), _variants(P), _variants(Z)
     for name in vy:
-        assert fairness_report(vy[name], vp[name], vz[name]) == expected, name
-        assert disparate_impact(vp[name], vz[name]) == expected["di"], name
+        assert fairness_report(vy[name], vp[name], sensitive_features=vz[name]) == expected, name
+        assert disparate_impact(None, vp[name], sensitive_features=vz[name]) == expected["di"], name
     # mixed types in one call
-    assert fairness_report(vy["torch_bool"], vp["np_float"], vz["list"]) == expected
+    assert fairness_report(vy["torch_bool"], vp["np_float"], sensitive_features=vz["list"]) == expected
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_tensors_accepted():
     t = lambda a: torch.tensor(a, device="cuda")  # noqa: E731
-    assert fairness_report(t(Y), t(P), t(Z)) == fairness_report(Y, P, Z)
+    assert fairness_report(t(Y), t(P), sensitive_features=t(Z)) == fairness_report(Y, P, sensitive_features=Z)
 
 
 # ---------------------------------------------------------------- bad inputs
@@ -231,67 +231,67 @@ def test_cuda_tensors_accepted():
 
 def test_length_mismatch_names_both_lengths():
     with pytest.raises(ValueError, match=r"len\(y_true\)=10, len\(y_pred\)=9"):
-        equalized_odds(Y, P[:-1], Z)
+        equalized_odds(Y, P[:-1], sensitive_features=Z)
     with pytest.raises(ValueError, match=r"len\(y_true\)=10, len\(z\)=11"):
-        group_rates(Y, P, Z + [1])
+        group_rates(Y, P, sensitive_features=Z + [1])
     with pytest.raises(ValueError, match=r"len\(y_pred\)=10, len\(z\)=3"):
-        disparate_impact(P, [0, 1, 0])
+        disparate_impact(None, P, sensitive_features=[0, 1, 0])
 
 
 def test_non_binary_values_listed():
     with pytest.raises(ValueError, match=r"y_pred must hold only 0/1.*2 other distinct value\(s\): 2, -1$"):
-        disparate_impact([0, 1, 2, -1, 2], [0, 0, 1, 1, 1])
+        disparate_impact(None, [0, 1, 2, -1, 2], sensitive_features=[0, 0, 1, 1, 1])
     # more than five offenders: five shown, then an ellipsis
     with pytest.raises(ValueError, match=r"z must hold only 0/1.*6 other.*: 2\.0, 3\.0, 4\.0, 5\.0, 0\.5, \.\.\.$"):
-        disparate_impact([0, 1, 1, 0, 1, 1, 0], [0, 2, 3, 4, 5, 0.5, 7])
+        disparate_impact(None, [0, 1, 1, 0, 1, 1, 0], sensitive_features=[0, 2, 3, 4, 5, 0.5, 7])
     with pytest.raises(ValueError, match=r"y_true must hold only 0/1.*nan"):
-        equalized_odds([0, 1, float("nan"), 1], [0, 1, 0, 1], [0, 0, 1, 1])
+        equalized_odds([0, 1, float("nan"), 1], [0, 1, 0, 1], sensitive_features=[0, 0, 1, 1])
     with pytest.raises(ValueError, match=r"y_true must hold only 0/1.*'a'"):
-        group_rates(["a", "1"], [0, 1], [0, 1])
+        group_rates(["a", "1"], [0, 1], sensitive_features=[0, 1])
     with pytest.raises(ValueError, match=r"z must hold only 0/1.*None"):
-        group_rates([0, 1], [0, 1], [0, None])
+        group_rates([0, 1], [0, 1], sensitive_features=[0, None])
     with pytest.raises(ValueError, match=r"y_pred must hold only 0/1.*0\.7"):
-        fairness_report(Y, torch.full((10,), 0.7), Z)  # probabilities, not hard labels
+        fairness_report(Y, torch.full((10,), 0.7), sensitive_features=Z)  # probabilities, not hard labels
 
 
 def test_empty_and_bad_shape():
     with pytest.raises(ValueError, match="y_true is empty"):
-        equalized_odds([], [], [])
+        equalized_odds([], [], sensitive_features=[])
     with pytest.raises(ValueError, match="y_pred is empty"):
-        disparate_impact(np.array([]), [0, 1])
+        disparate_impact(None, np.array([]), sensitive_features=[0, 1])
     with pytest.raises(ValueError, match=r"z must be 1-D .*shape \(2, 2\)"):
-        disparate_impact([0, 1], torch.zeros(2, 2))
+        disparate_impact(None, [0, 1], sensitive_features=torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"y_pred must be 1-D"):
-        disparate_impact(1, [0])
+        disparate_impact(None, 1, sensitive_features=[0])
 
 
 def test_single_sensitive_group():
     with pytest.raises(ValueError, match="z has only group 1; DI needs both groups 0 and 1"):
-        disparate_impact([0, 1, 1], [1, 1, 1])
+        disparate_impact(None, [0, 1, 1], sensitive_features=[1, 1, 1])
     with pytest.raises(ValueError, match="z has only group 0; equalized odds needs both groups 0 and 1"):
-        equalized_odds([0, 1, 1], [0, 1, 0], [0, 0, 0])
+        equalized_odds([0, 1, 1], [0, 1, 0], sensitive_features=[0, 0, 0])
     with pytest.raises(ValueError, match="z has only group 1"):
-        fairness_report([0, 1, 1], [0, 1, 0], [1, 1, 1])
+        fairness_report([0, 1, 1], [0, 1, 0], sensitive_features=[1, 1, 1])
 
 
 def test_missing_y_z_cell():
     # group 0 has no positives
     y, p, z = [0, 0, 1, 0], [0, 1, 1, 0], [0, 0, 1, 1]
     with pytest.raises(ValueError, match=r"no samples with y=1, z=0: TPR of group 0 is undefined"):
-        equalized_odds(y, p, z)
+        equalized_odds(y, p, sensitive_features=z)
     # group 1 has no negatives: only kinds that use FPR fail; "tpr" still works
     y, p, z = [1, 0, 1, 1], [1, 0, 0, 1], [0, 0, 1, 1]
     for kind in ("sum", "max", "mean"):
         with pytest.raises(ValueError, match=r"no samples with y=0, z=1: FPR of group 1 is undefined"):
-            equalized_odds(y, p, z, kind=kind)
-    assert equalized_odds(y, p, z, kind="tpr") == 0.5
+            equalized_odds(y, p, sensitive_features=z, kind=kind)
+    assert equalized_odds(y, p, sensitive_features=z, kind="tpr") == 0.5
     with pytest.raises(ValueError, match="FPR of group 1"):
-        fairness_report(y, p, z)
+        fairness_report(y, p, sensitive_features=z)
 
 
 def test_bad_kind():
     with pytest.raises(ValueError, match="kind must be one of"):
-        equalized_odds(Y, P, Z, kind="min")  # type: ignore[arg-type]
+        equalized_odds(Y, P, sensitive_features=Z, kind="min")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- evaluate
@@ -344,7 +344,7 @@ def test_evaluate_known_outputs(out_2d):
     model = _Net(out_2d=out_2d)
     model.train()
     rep = evaluate(model, _batches())
-    expected = fairness_report(Y, P, Z)
+    expected = fairness_report(Y, P, sensitive_features=Z)
     assert rep["loss"] == pytest.approx(_expected_bce(), rel=1e-6)
     assert {k: v for k, v in rep.items() if k != "loss"} == expected
     assert rep["di"] == pytest.approx(0.75) and rep["deo"] == pytest.approx(2 / 3)
@@ -382,3 +382,27 @@ def test_evaluate_restores_mode_on_error_and_rejects_bad_loaders():
     with pytest.raises(ValueError, match="z has only group 0"):
         evaluate(model, [(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([0, 0]))])
     assert model.training and model.drop.training
+
+
+def test_accuracy_change_matches_fairlearn_metric_frames_on_random_cases():
+    fl = pytest.importorskip("fairlearn.metrics")
+    from sklearn.metrics import accuracy_score
+
+    from fapkit.metrics import accuracy_change
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(20, 200))
+        y, z = rng.integers(0, 2, n), np.r_[0, 1, rng.integers(0, 2, n - 2)]
+        dense_pred, sparse_pred = rng.integers(0, 2, n), rng.integers(0, 2, n)
+        frames = [fl.MetricFrame(metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=z)
+                  for p in (dense_pred, sparse_pred)]
+        dense, sparse = (fairness_report(y, p, sensitive_features=z) for p in (dense_pred, sparse_pred))
+        got = accuracy_change(sparse["groups"], dense["groups"], sparse["acc"], dense["acc"])
+        change = frames[1].by_group - frames[0].by_group
+        assert got["group_acc_change"] == pytest.approx({int(g): v for g, v in change.items()}, abs=1e-12)
+        assert got["acc_change_std"] == pytest.approx(float(np.std(change.to_numpy())), abs=1e-12)
+        overall = frames[1].overall - frames[0].overall
+        assert got["max_excess_gap"] == pytest.approx(float((overall - change).max()), abs=1e-12)
+    with pytest.raises(ValueError, match="different groups"):
+        accuracy_change({0: {"accuracy": 1.0}}, {0: {"accuracy": 1.0}, 1: {"accuracy": 0.5}}, 1.0, 0.9)

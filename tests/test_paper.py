@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from fapkit import paper
-from fapkit.config import METHODS
+from fapkit.registry import paper_methods
 
 
 def test_table2a_ours_deo_and_normal() -> None:
@@ -29,7 +29,7 @@ def test_panels_name_datasets_and_have_all_eight_rows() -> None:
         panels = paper.panels(table)
         assert {p.target: p.dataset for p in panels} == expected
         for p in panels:
-            assert tuple(r.method for r in p.rows) == METHODS
+            assert tuple(r.method for r in p.rows) == paper_methods()
 
 
 def test_lfw_and_blond_spot_values() -> None:

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from fake_results import eight, eight_seeds, fake
 
-from fapkit.config import METHOD_TITLES, METHODS
 from fapkit.presentation import direction, display, figures, run_views, tables
+from fapkit.registry import method_title, paper_methods
 
 
 def test_baseline_table_has_paper_columns_and_all_eight_rows() -> None:
     table = tables.baseline_table(eight(), metric="DEO", target="Attractive")
-    assert list(table.index) == [METHOD_TITLES[m] for m in METHODS]
+    assert list(table.index) == [method_title(m) for m in paper_methods()]
     for column in ("acc", "DEO", "PR.", "achieved PR.", "paper acc (CelebA)", "paper DEO (CelebA)"):
         assert column in table.columns
     assert table.loc["Ours (FAPrune)", "DEO"] == pytest.approx(0.21)

@@ -1,4 +1,4 @@
-"""fapkit.sweep: grids, the in-process and Dask paths, the per-stage lock, resuming a killed run, the CLI."""
+"""fapkit.sweeps: grids, the in-process and Dask paths, the per-stage lock, resuming a killed run, the CLI."""
 from __future__ import annotations
 
 import importlib
@@ -21,7 +21,7 @@ from fapkit.cli import main
 from fapkit.notebook import check_parameters
 from fapkit.series import run_series
 
-sweep_module = importlib.import_module("fapkit.sweep")  # `fapkit.sweep` itself is the function
+sweep_module = importlib.import_module("fapkit.sweeps")
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(preset="smoke", size=16, n_train=192, n_valid=96, n_test=96, pretrain_epochs=1, epochs=1)
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from toy_model import ToyLinear
 
 from fapkit.discriminators import FairnessDiscriminator
-from fapkit.train import Stage, ce_step, debias_step, faprune_step, train_one_epoch
+from fapkit.settings import AdversaryConfig
+from fapkit.train import Players, Round, Stage, ce_step, debias_step, faprune_step, train_one_epoch
 
 X = torch.ones(2, 4)           # the toy's dense output on an all-ones input is 1 − 2 + 3 − 4 = −2
 Y = torch.tensor([1, 0])
@@ -20,7 +21,7 @@ def _sgd(model, lr=0.1):
 
 def test_ce_step_is_one_gradient_step_on_the_mean_cross_entropy():
     model = ToyLinear()
-    out = ce_step(model, _sgd(model), X, Y)
+    out = ce_step(Players(model, list(model.parameters()), _sgd(model)), (X, Y, Z), Round())
     # loss = mean(BCE(−2, 1), BCE(−2, 0)) = (softplus(2) + softplus(−2)) / 2
     assert float(out["loss"]) == pytest.approx((math.log1p(math.exp(2)) + math.log1p(math.exp(-2))) / 2)
     # d loss / d w = mean over the batch of (σ(−2) − y) · x = (σ(−2) − 1 + σ(−2)) / 2 per input weight
@@ -34,7 +35,7 @@ def _disc(alpha):
 
 
 def test_faprune_step_updates_the_discriminator_first_then_the_generator_on_ce_minus_lambda_l_d():
-    stage = Stage("faprune", epochs=1, lr=0.1, alpha=0.0, lam=2.0, disc_steps=2)
+    game = AdversaryConfig(alpha=0.0, lam=2.0, disc_steps=2)
     model, disc = ToyLinear(), _disc(0.0)
     disc_opt = torch.optim.SGD(disc.parameters(), lr=0.5)
     # What the step should do, computed separately on copies: two D steps on detached p, then L_G.
@@ -52,7 +53,8 @@ def test_faprune_step_updates_the_discriminator_first_then_the_generator_on_ce_m
     l_g.backward()
     expected_weight = ref_model.fc.weight.detach() - 0.1 * ref_model.fc.weight.grad
 
-    out = faprune_step(model, _sgd(model), disc, disc_opt, stage, X, Y, Z)
+    out = faprune_step(Players(model, list(model.parameters()), _sgd(model), disc, disc_opt), (X, Y, Z),
+                       Round(game, lam=game.lam))
     assert float(out["l_d"]) == pytest.approx(before)          # the loss D had before its steps
     assert float(out["ce"]) == pytest.approx(ce.item())
     assert float(out["loss"]) == pytest.approx(l_g.item())
@@ -61,7 +63,7 @@ def test_faprune_step_updates_the_discriminator_first_then_the_generator_on_ce_m
 
 
 def test_debias_step_moves_the_predictor_along_the_projected_gradient():
-    stage = Stage("debias", epochs=1, lr=0.1, alpha=1.0, lam=0.5)
+    game = AdversaryConfig(alpha=1.0, lam=0.5)
     model, disc = ToyLinear(), _disc(1.0)
     disc_opt = torch.optim.SGD(disc.parameters(), lr=0.5)
     ref_model, ref_disc = ToyLinear(), _disc(1.0)
@@ -77,7 +79,7 @@ def test_debias_step_moves_the_predictor_along_the_projected_gradient():
     direction = g - (g * h).sum() / (h * h).sum() * h - 0.5 * h   # Zhang et al.: g − proj_h g − α·h
     expected = w.detach() - 0.1 * direction
 
-    debias_step(model, [model.fc.weight], _sgd(model), disc, disc_opt, stage, X, Y, Z)
+    debias_step(Players(model, [model.fc.weight], _sgd(model), disc, disc_opt), (X, Y, Z), Round(game, lam=game.lam))
     assert torch.allclose(model.fc.weight, expected)
     # The update has no component along the predictor-gradient's projection onto h beyond −α·h:
     assert float(((direction + 0.5 * h) * h).sum()) == pytest.approx(0.0, abs=1e-6)
@@ -86,7 +88,7 @@ def test_debias_step_moves_the_predictor_along_the_projected_gradient():
 def test_train_one_epoch_averages_the_step_losses_over_the_batches():
     model = ToyLinear()
     batches = [(X, Y, Z), (2 * X, Y, Z)]
-    record = train_one_epoch(model, list(model.parameters()), _sgd(model, lr=0.0), None, None,
+    record = train_one_epoch(Players(model, list(model.parameters()), _sgd(model, lr=0.0)),
                              Stage("ce", epochs=1, lr=0.0), batches, epoch=0)
     first = (math.log1p(math.exp(2)) + math.log1p(math.exp(-2))) / 2      # logits −2
     second = (math.log1p(math.exp(4)) + math.log1p(math.exp(-4))) / 2     # logits −4 (lr 0: nothing moves)

@@ -11,7 +11,8 @@ from ..discriminators import FairnessDiscriminator
 from ..masking import attach_scores
 from ..models import build_model
 from ..runtime import keep_freed_memory
-from ..train import Stage, ce_step, faprune_step
+from ..settings import AdversaryConfig
+from ..train import Players, Round, ce_step, faprune_step
 
 
 def bench_steps(*, steps: int = 20, batch: int = 64, size: int = 32, arch: str = "resnet18") -> dict[str, float]:
@@ -30,12 +31,13 @@ def bench_steps(*, steps: int = 20, batch: int = 64, size: int = 32, arch: str =
         model.train()
         opt = torch.optim.Adam(masker.score_parameters(), lr=1e-2)
         if name == "sgdp":
-            runners[name] = lambda m=model, o=opt: ce_step(m, o, x, y)
+            players, turn, step = Players(model, masker.score_parameters(), opt), Round(), ce_step
         else:
-            stage = Stage("faprune", 1, 1e-2, alpha=0.5, lam=1.0)
-            disc = FairnessDiscriminator(stage.alpha)
-            d_opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
-            runners[name] = lambda m=model, o=opt, d=disc, do=d_opt, s=stage: faprune_step(m, o, d, do, s, x, y, z)
+            game = AdversaryConfig(alpha=0.5, lam=1.0)
+            disc = FairnessDiscriminator(game.alpha)
+            players = Players(model, masker.score_parameters(), opt, disc, torch.optim.Adam(disc.parameters(), lr=1e-3))
+            turn, step = Round(game, lam=game.lam), faprune_step
+        runners[name] = lambda p=players, t=turn, f=step: f(p, (x, y, z), t)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for i in range(steps + 3):
         for name, step in runners.items():  # alternate so machine load hits both alike

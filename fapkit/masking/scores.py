@@ -42,13 +42,8 @@ class _MaskedWeight(torch.autograd.Function):
             grad_w = grad * slot.current_mask().view_as(grad)
         grad_s = None
         if ctx.needs_input_grad[0]:
-            factor = slot.gradient_factor().view_as(grad)
-            # the incoming gradient feeds only this node, so reuse its memory unless a
-            # double-backward graph is being built
-            if grad.is_contiguous() and not torch.is_grad_enabled():
-                grad_s = grad.mul_(factor)
-            else:
-                grad_s = grad * factor
+            # out of place: autograd may hand the same incoming gradient to other consumers
+            grad_s = grad * slot.gradient_factor().view_as(grad)
         return grad_s, grad_w, None
 
 

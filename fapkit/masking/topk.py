@@ -46,7 +46,10 @@ def exact_topk_masks(values: list[torch.Tensor], k: int) -> list[torch.Tensor]:
     n = flat.numel()
     if not 1 <= k <= n:
         raise ValueError(f"kept count {k} outside [1, {n}]")
-    t = torch.kthvalue(flat.float(), n - k + 1).values.to(flat.dtype)
+    # in the values' own precision: float64 scores that differ beyond float32's would collide there
+    # and break "exactly k"; half precision is widened, which keeps every distinct value distinct
+    exact = flat if flat.dtype in (torch.float32, torch.float64) else flat.float()
+    t = torch.kthvalue(exact, n - k + 1).values.to(flat.dtype)
     keep = flat > t
     quota = k - int(keep.sum())
     if quota > 0:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Hashable, Iterable, Literal, Sequence
 
-from ..config import METHODS
-from ..registry import spec_of
+from ..registry import depends_on_adversary, spec_of
 
 Metric = Literal["DI", "DEO"]
 
 #: Display names of the architectures, as the paper writes them.
 ARCH_TITLES = {"resnet18": "ResNet18", "shufflenet_v2_x1_0": "ShuffleNet v2", "mobilenet_v2": "MobileNet v2",
                "small_cnn": "SmallCNN"}
-DENSE_METHODS = tuple(name for name in METHODS if spec_of(name).dense)  # tables put them at ratio 0
 _DATASET_TITLES = {"synth": "SynthFaces (embedded synthetic benchmark)", "celeba": "CelebA", "lfw": "LFW"}
 
 
@@ -29,8 +27,8 @@ def metric_key(metric: str) -> str:
 
 
 def nominal_ratio(result: Any) -> float:
-    """The requested pruning ratio; 0 for the dense methods, whose config still carries a default ratio."""
-    return 0.0 if result.method in DENSE_METHODS else float(result.config.ratio)
+    """The requested pruning ratio; 0 for the dense methods (`MethodSpec.dense`), whose config still carries a ratio."""
+    return 0.0 if spec_of(result.method).dense else float(result.config.ratio)
 
 
 def seed_list(seeds: Iterable[int]) -> str:
@@ -46,7 +44,7 @@ def describe_ours(results: Sequence[Any]) -> str:
     cfg = results[0].config
     data = _DATASET_TITLES.get(cfg.data.name, cfg.data.name)
     archs = sorted({ARCH_TITLES.get(r.config.arch, r.config.arch) for r in results})
-    alphas = sorted({r.config.alpha for r in results if r.method in ("faprune", "adv_debias", "fair_sgdp", "fair_lmw")})
+    alphas = sorted({r.config.alpha for r in results if depends_on_adversary(r.method)})
     inits = sorted({r.config.init for r in results})
     text = (f"Ours: {data}, target {cfg.data.target}, sensitive {cfg.data.sensitive}, "
             f"{'/'.join(archs)}, preset {cfg.preset}, {seed_list(r.config.seed for r in results)}")

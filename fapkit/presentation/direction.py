@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from .. import paper, stats
-from ..config import method_title
+from ..registry import method_title
 from ._common import Metric, by_seed, metric_key, missing, seed_list, single_target
 
 __all__ = ["direction_summary", "direction_table", "direction_text"]

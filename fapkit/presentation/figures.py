@@ -3,7 +3,8 @@
 Each figure is created through pyplot (so that, in Jupyter, pyplot loads the inline backend,
 which teaches IPython to render a Figure as PNG) and released from pyplot at once: nothing
 accumulates in pyplot's figure list, and a notebook cell that ends with the returned figure shows
-it exactly once instead of twice. Every method keeps one colour across all figures (`METHOD_COLORS`).
+it exactly once instead of twice.
+Every method keeps one colour across all figures (`method_color`, read from its registered spec).
 Pass ``path=None`` to skip writing the file (the slider explorer redraws without saving).
 
 Figures over several runs (1 and 3) draw each method at its mean over seeds with ±1 sample std
@@ -21,15 +22,17 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .. import paper
-from ..config import METHODS, method_title
-from ..registry import spec_of
+from ..registry import method_names, method_title, spec_of
 from ..stats import mean_std
 from ._common import Metric
 
 _CB = sns.color_palette("colorblind", 10)
-#: One colour per method, shared by every figure (seaborn's colour-blind palette), chosen like the
-#: paper's figure 1: SGDP pink, the debias-then-prune methods yellow/orange, FAPrune green.
-METHOD_COLORS: dict[str, Any] = {name: _CB[spec_of(name).color] for name in METHODS}  # from `fapkit.registry`
+
+
+def method_color(method: str) -> Any:
+    """The method's colour in every figure: its spec's index into seaborn's colour-blind palette (the
+    built-ins chosen like the paper's figure 1: SGDP pink, debias-then-prune yellow/orange, FAPrune green)."""
+    return _CB[spec_of(method).color % len(_CB)]
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:
@@ -107,7 +110,7 @@ def _scatter_panel(ax: Any, points: Sequence[tuple[str, float, float, float]], m
     are degenerate), a dashed orange edge where it is ``"near-constant"``.
     """
     for i, (method, acc, value, ratio) in enumerate(points):
-        color = METHOD_COLORS.get(method, "grey")
+        color = method_color(method) if method in method_names() else "grey"
         acc_std, value_std, flagged = errors[i] if errors is not None else (math.nan, math.nan, False)
         if not (math.isnan(acc_std) and math.isnan(value_std)):
             ax.errorbar([acc], [value], xerr=[0.0 if math.isnan(acc_std) else acc_std],
@@ -151,7 +154,7 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
         for r in results:
             if r.config.data.target == target:
                 by_method.setdefault(r.method, []).append(r)
-        order = [m for m in METHODS if m in by_method] + sorted(m for m in by_method if m not in METHODS)
+        order = [m for m in method_names() if m in by_method] + sorted(m for m in by_method if m not in method_names())
         summaries = {m: _Summary(by_method[m], metric) for m in order}
         counts += [s.n for s in summaries.values()]
         any_degenerate |= any(s.degenerate for s in summaries.values())
@@ -170,8 +173,8 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
             else:
                 _scatter_panel(ax, [(row.method, row.acc, row.value, row.ratio) for row in p.rows], metric,
                                f"paper table {p.table} ({p.dataset}): {target}")
-    present = [m for m in METHODS if any(r.method == m for r in results)] or list(METHODS)
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=METHOD_COLORS[m],
+    present = [m for m in method_names() if any(r.method == m for r in results)] or list(method_names())
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=method_color(m),
                       markeredgecolor="black", label=method_title(m)) for m in present]
     if any_degenerate:
         handles.append(Line2D([], [], marker="X", linestyle="", markersize=9, color="white",
@@ -354,7 +357,7 @@ def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/lay
     fig = _new_figure(10, 0.22 * len(rows) + 1.6)
     axes = fig.subplots(1, 2, squeeze=False, sharey=True)[0]
     ax = axes[0]
-    ax.barh(range(len(rows)), fracs, color=METHOD_COLORS.get(result.method, "grey"))
+    ax.barh(range(len(rows)), fracs, color=method_color(result.method))
     ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.invert_yaxis()  # first layer on top, as in the network
     ax.axvline(float(result.config.ratio), linestyle="--", color="black", linewidth=1, label="requested ratio")
@@ -367,7 +370,7 @@ def layer_sparsity_figure(result: Any, *, path: str | Path | None = "figures/lay
     # where the remaining weights are: the deep, wide layers hold most of them
     kept = [n * (1.0 - f) for n, f in zip(sizes, fracs)]
     axes[1].barh(range(len(rows)), sizes, color="lightgrey", label="weights")
-    axes[1].barh(range(len(rows)), kept, color=METHOD_COLORS.get(result.method, "grey"), label="kept")
+    axes[1].barh(range(len(rows)), kept, color=method_color(result.method), label="kept")
     axes[1].set_xscale("log")
     axes[1].xaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlabel("number of weights (log scale)")
@@ -386,7 +389,7 @@ def metrics_bars(result: Any, *, path: str | Path | None = None, reference: Any 
         xs = [k + (i - (len(runs) - 1) / 2) * width for k in range(3)]
         label = f"{method_title(r.method)} (PR. {float(r.ratio):.2f})"
         ax.bar(xs, [float(r.acc), float(r.di), float(r.deo)], width=width,
-               color=METHOD_COLORS.get(r.method, "grey"), alpha=0.6 if r is reference else 1.0, label=label)
+               color=method_color(r.method), alpha=0.6 if r is reference else 1.0, label=label)
     ax.set_xticks(range(3), ["accuracy ↑", "DI ↑", "DEO ↓"])
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .. import paper, stats
-from ..config import METHODS, method_title
+from ..registry import method_names, method_title, spec_of
 from ._common import describe_ours, nominal_ratio
 
 __all__ = ["metrics_table", "split_rates", "group_confusion", "layer_table", "history_frame", "adversary_table"]
@@ -175,13 +175,13 @@ def adversary_table(results: Sequence[Any]) -> pd.DataFrame:
     """
     groups: dict[tuple[str, float], list[Any]] = {}
     for r in results:
-        if r.method in ("faprune", "adv_debias") and r.history:
+        if spec_of(r.method).adversarial and r.history:
             groups.setdefault((r.method, float(r.config.alpha)), []).append(r)
     rows, index = [], []
-    for (method, alpha), runs in sorted(groups.items(), key=lambda kv: (METHODS.index(kv[0][0]), kv[0][1])):
+    for (method, alpha), runs in sorted(groups.items(), key=lambda kv: (method_names().index(kv[0][0]), kv[0][1])):
         row: dict[str, Any] = {"α": alpha, "seeds": len({r.config.seed for r in runs})}
         row["warm-up passes"], row["warm-up passes std"], _ = stats.mean_std(
-            r.history[0].get("warmup_passes", r.config.disc_warmup) for r in runs)
+            r.history[0].get("warmup_passes", r.config.adversary.disc_warmup) for r in runs)
         for phase, history_key, prefix in (("warm-up", 0, "warmup_"), ("last epoch", -1, "train_")):
             for label, key in _ADVANTAGE_KEYS:
                 mean, std, _ = stats.mean_std(r.history[history_key].get(prefix + key, math.nan) for r in runs)

@@ -29,10 +29,9 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 import pandas as pd
 
 from .. import paper, stats
-from ..config import METHODS, method_title
+from ..registry import method_names, method_title, paper_methods, spec_of
 from ._common import (
     ARCH_TITLES,
-    DENSE_METHODS,
     Metric,
     by_seed,
     describe_ours,
@@ -166,10 +165,10 @@ def baseline_table(results: Sequence[Any], *, metric: Metric, target: str | None
     chosen = [r for r in results if r.config.data.target == target]
     table = "2" if metric == "DEO" else "3"
     panel = paper.panel(table, target=target, metric=metric)
-    rank = {m: i for i, m in enumerate(METHODS)}
+    rank = {m: i for i, m in enumerate(method_names())}
     df = _beside_paper(chosen, panel, metric, lambda r: r.method, lambda p: p.method,
                        lambda k: method_title(str(k)), lambda k: (rank.get(str(k), len(rank)), str(k)),
-                       required=METHODS)  # all eight rows, even for a target the paper lacks
+                       required=paper_methods())  # all eight rows, even for a target the paper lacks
     return _finish(df, f"Table {table} ({metric}), target {target}", chosen, panel, table, target, metric)
 
 
@@ -225,7 +224,7 @@ def random_init_table(results: Sequence[Any], *, metric: Metric, target: str | N
     def label(key: Hashable) -> str:
         method, ratio = key  # type: ignore[misc]
         title = method_title(method)
-        if method in DENSE_METHODS:
+        if spec_of(method).dense:
             return f"{title} (trained, dense)"
         return f"{title} {_pct(ratio)} (random init)"
 

@@ -1,0 +1,180 @@
+"""What a run is, as typed data: the run, its data and its adversary, each one frozen dataclass.
+
+This module imports nothing else of the kit but `fapkit.schedule`'s and `fapkit.checks`' leaves, so
+that the registry (which checks a method's cache-key fields against `RunConfig`), the training
+loop (which carries `AdversaryConfig` as it is) and the configuration layer (presets, validation)
+all read the one definition here. Every `Literal` kind of setting is defined here once; the allowed
+values a validation message lists are read from it (`allowed`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from .checks import check_alpha, check_finite, check_type
+from .schedule import LrSchedule
+
+StepKind = Literal["ce", "faprune", "debias"]        # the training step a stage takes (`fapkit.train.STEPS`)
+MaskKind = Literal["none", "random", "magnitude", "scores", "importance"]  # importance: FairGRAPE's own
+EpochBudget = Literal["pretrain", "method", "scratch"]
+Init = Literal["pretrained", "random"]
+Scope = Literal["layer", "global"]
+GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
+WarmupRule = Literal["fixed", "plateau"]
+
+
+def allowed(kind: Any) -> tuple[str, ...]:
+    """The values of a `Literal` kind, e.g. ``allowed(Scope) == ("layer", "global")``."""
+    return get_args(kind)
+
+
+def check_choice(name: str, value: Any, kind: Any) -> None:
+    """A ValueError naming the setting, the bad value and the allowed ones, unless `value` is one of them."""
+    if value not in allowed(kind):
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed(kind)))}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, which attributes, and at what size. ``n_*`` = None keeps the dataset's own split sizes."""
+
+    name: str = "synth"
+    target: str = "Attractive"
+    sensitive: str = "Male"
+    size: int = 32
+    root: str | None = None
+    n_train: int | None = None
+    n_valid: int | None = None
+    n_test: int | None = None
+    n_monitor: int | None = None       # per-epoch validation uses the first n_monitor valid images (None: all)
+    correlation: float | None = None   # synth only: train-split target/sensitive correlation
+    label_noise: float = 0.0           # synth only
+    data_seed: int = 0                 # synth only: generator seed
+
+
+@dataclass(frozen=True)
+class AdversaryConfig:
+    """The discriminator game of FAPrune and Adversarial Debiasing, read whole by their cache keys.
+
+    A new adversary setting is one field here (and its check in `check`): `RunConfig` nests this
+    class, the training stage carries it as it is, the cache key reads it whole, and `make_config`
+    accepts each field by its name (``make_config(disc_lr=1e-2)``).
+    """
+
+    alpha: float = 0.0                 # L_D = α·L_DI + (1−α)·L_DEO
+    lam: float = 1.0                   # λ: weight of the adversarial term (also the debiasing adversary weight)
+    disc_lr: float = 1e-3              # Adam, discriminator (paper: 1e-3)
+    disc_hidden: int = 8               # paper: one hidden layer of 8 units
+    disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
+    disc_warmup: int = 0               # passes of discriminator-only training on the starting model (paper: 0)
+    disc_warmup_rule: WarmupRule = "fixed"  # "plateau": stop once the held-out advantage stops rising
+    lam_ramp: float = 0.0              # fraction of the stage over which λ rises linearly from 0 (paper: 0)
+    generator_form: GeneratorForm = "paper"
+
+    def check(self) -> None:
+        """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
+        for name in ("alpha", "lam", "disc_lr", "lam_ramp"):
+            check_type(name, getattr(self, name), (int, float))
+            check_finite(name, getattr(self, name))
+        for name in ("disc_hidden", "disc_steps", "disc_warmup"):
+            check_type(name, getattr(self, name), int)
+        check_alpha(self.alpha)
+        if self.lam < 0:
+            raise ValueError(f"lam (λ) must be >= 0, got {self.lam}")
+        if not self.disc_lr > 0:
+            raise ValueError(f"disc_lr must be > 0, got {self.disc_lr}")
+        if not 0.0 <= self.lam_ramp < 1.0:
+            raise ValueError(f"lam_ramp must be a fraction of the stage's steps in [0, 1), got {self.lam_ramp}")
+        for name in ("disc_hidden", "disc_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.disc_warmup < 0:
+            raise ValueError(f"disc_warmup must be >= 0 (passes over the training set; 0: none), got {self.disc_warmup}")
+        if self.disc_warmup_rule not in allowed(WarmupRule):
+            raise ValueError(f"disc_warmup_rule must be 'fixed' (exactly disc_warmup passes) or 'plateau' (at most "
+                             f"disc_warmup passes, until the held-out advantage stops rising), "
+                             f"got {self.disc_warmup_rule!r}")
+        check_choice("generator_form", self.generator_form, GeneratorForm)
+
+
+@dataclass(frozen=True)
+class FairGrapeConfig:
+    """FairGRAPE's iterative pruning (Lin et al. 2022; `fapkit.fairgrape`): how fast, how much fine-tuning.
+
+    Each iteration keeps ``keep_per_iteration`` of the remaining weights (the authors: 0.9, i.e. 16
+    iterations to 80 %), recomputes the groups' importance on ``importance_images`` training images
+    (None: all) and fine-tunes for ``finetune_epochs``; the final retrain takes the run's ``epochs``.
+    """
+
+    keep_per_iteration: float = 0.9
+    finetune_epochs: int = 3
+    importance_images: int | None = None
+
+    def check(self) -> None:
+        check_type("keep_per_iteration", self.keep_per_iteration, (int, float))
+        if not 0.0 < self.keep_per_iteration < 1.0:
+            raise ValueError(f"keep_per_iteration must be in (0, 1), got {self.keep_per_iteration}")
+        check_type("finetune_epochs", self.finetune_epochs, int)
+        if self.finetune_epochs < 0:
+            raise ValueError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
+        if self.importance_images is not None:
+            check_type("importance_images", self.importance_images, int)
+            if self.importance_images < 1:
+                raise ValueError(f"importance_images must be >= 1 or None (all), got {self.importance_images}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run. Epoch counts: `pretrain_epochs` for the dense model the
+    pruning methods start from (and for Normal training itself), `epochs` for the method's own stage."""
+
+    method: str = "faprune"
+    data: DataConfig = field(default_factory=DataConfig)
+    adversary: AdversaryConfig = field(default_factory=AdversaryConfig)
+    fairgrape: FairGrapeConfig = field(default_factory=FairGrapeConfig)
+    arch: str = "resnet18"
+    ratio: float = 0.8                 # fraction of prunable weights removed
+    init: Init = "pretrained"
+    scope: Scope = "layer"
+    epochs: int = 3
+    pretrain_epochs: int = 4
+    batch_size: int = 64
+    lr: float = 1e-3                   # Adam, weights
+    score_lr: float = 1e-2             # Adam, mask scores
+    masked_lr: float | None = None     # Adam, weights of the fixed-mask stages (LMW, Fair-LMW, Scratch); None: lr
+    schedule: LrSchedule = "cosine"    # weights' and scores' lr: "cosine" (warm-up, then to ≈ 0) or "constant"
+    lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
+    bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
+    scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs
+    weight_decay: float = 0.0
+    seed: int = 0
+    weights: str | None = None         # optional local dense state_dict to start from
+    device: str = "cpu"
+    preset: str = "quick"
+
+    @property
+    def alpha(self) -> float:
+        """The adversary's DI/DEO mix α (`AdversaryConfig.alpha`): tables group runs by it."""
+        return self.adversary.alpha
+
+    @property
+    def lam(self) -> float:
+        """The adversary's weight λ (`AdversaryConfig.lam`)."""
+        return self.adversary.lam
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: The nested sections of a RunConfig whose fields `make_config` also accepts by their own names.
+SECTIONS: dict[str, type] = {"data": DataConfig, "adversary": AdversaryConfig, "fairgrape": FairGrapeConfig}
+
+
+def setting_names() -> dict[str, str]:
+    """Every setting a user may name, mapped to its section ("run", "data" or "adversary")."""
+    names = {f.name: "run" for f in dataclasses.fields(RunConfig) if f.name not in (*SECTIONS, "method", "preset")}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            names[f.name] = section
+    return names
