@@ -12,6 +12,22 @@ from .config import ARCHITECTURES, DATASETS, PRESETS
 from .registry import method_names
 
 
+def _fractions(text: str) -> tuple[float, ...]:
+    """``"0.7,0.15,0.15"`` -> ``(0.7, 0.15, 0.15)``; the run configuration checks the values."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers (train,valid,test), "
+                                         f"got {text!r}") from None
+
+
+def _sensitive(names: list[str] | None) -> str | tuple[str, ...] | None:
+    """``--sensitive`` of a run: one name stays a string, several are a tuple (their intersection)."""
+    if names is None:
+        return None
+    return names[0] if len(names) == 1 else tuple(names)
+
+
 def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
     """The `fapkit.run` settings as options; `many`: each takes one or more values (a sweep's axes)."""
     n = "+" if many else None
@@ -21,9 +37,23 @@ def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
 
     add("--method", help=f"one of {', '.join(method_names())}", default=["faprune"] if many else "faprune")
     add("--dataset", help=f"one of {', '.join(DATASETS)}", default=None)
-    add("--root", help="folder of a local CelebA/LFW copy", default=None)
+    add("--root", help="folder of a local dataset copy (CelebA, LFW, UTKFace, FairFace) or, for 'folder', the "
+                       "image folder", default=None)
     add("--target", default=None)
-    add("--sensitive", default=None)
+    if many:
+        add("--sensitive", default=None, help="sensitive attribute(s), one run each; 'Male|Young' is the "
+                                              "intersection of Male and Young")
+    else:
+        p.add_argument("--sensitive", nargs="+", default=None, metavar="NAME",
+                       help="sensitive attribute; several names (--sensitive Male Young) give their intersection, "
+                            "one group per combination of values")
+    add("--labels", default=None, help="folder: the label CSV (default: ROOT/labels.csv)")
+    add("--image-column", default=None, help="folder: the CSV column of image paths relative to ROOT (default: file)")
+    add("--positive", default=None, help="folder/UTKFace/FairFace: the target value coded 1")
+    add("--split-fractions", type=_fractions, default=None, metavar="TRAIN,VALID,TEST",
+        help="folder/UTKFace: split fractions, e.g. 0.7,0.15,0.15")
+    add("--min-group-size", type=int, default=None, help="images every sensitive group needs in every split")
+    add("--data-seed", type=int, default=None, help="synth: generator seed; other datasets: split seed")
     add("--arch", help=f"one of {', '.join(ARCHITECTURES)}", default=None)
     add("--size", type=int, default=None, help="image side in pixels")
     add("--ratio", type=float, default=None, help="fraction of prunable weights removed, in [0, 1)")
@@ -64,9 +94,19 @@ def _parser() -> argparse.ArgumentParser:
 _NOT_SETTINGS = ("command", "method", "preset", "runs_dir", "progress", "workers", "scheduler")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """The parsed command line and the `fapkit.run` settings it gives (those not given left out).
+
+    A run's ``--sensitive A`` is ``sensitive="A"``, ``--sensitive A B`` is ``sensitive=("A", "B")``.
+    """
     args = _parser().parse_args(argv)
-    settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
+    if args.command == "run":
+        args.sensitive = _sensitive(args.sensitive)
+    return args, {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, settings = parse(argv)
     try:
         if args.command == "sweep":
             return _sweep(args, settings)

@@ -10,7 +10,10 @@ from dataclasses import fields, replace
 from typing import Any, Literal
 
 from .checks import check_finite, check_ratio, check_type
-from .data import DATASETS
+from .data import CELEBA_ATTRIBUTES, DATASETS, SYNTH_ATTRIBUTES
+from .data.base import check_min_group_size, sensitive_columns
+from .data.folder import check_fractions
+from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .registry import method_names, spec_of
 from .schedule import LR_SCHEDULES
@@ -38,17 +41,21 @@ _SHORT_SCHEDULE_ADVERSARY = dict(disc_lr=1e-2, disc_steps=3, disc_warmup=50, dis
 # 0.4, 0.64, 0.784, 0.8), fine-tune one epoch each and score on the first 1,000 (smoke: 256) training
 # images.
 _SHORT_FAIRGRAPE = dict(keep_per_iteration=0.6, finetune_epochs=1, importance_images=1000)
+# CEAG's multipliers grow by dual_lr × violation per step, so what they can reach scales with the number
+# of steps: the authors' UTKFace runs take ~7,000 constrained steps at dual lr 1e-4, the quick preset's
+# stage 141. The short presets raise dual_lr to 1e-2 (≈ 50× fewer steps, rounded up), nothing else.
+_SHORT_CEAG = dict(dual_lr=1e-2)
 _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # A four-layer CNN at 32×32 on ~1000 images: seconds per method; for tests and CI notebook runs.
     "smoke": dict(arch="small_cnn", epochs=2, pretrain_epochs=4, lr=1e-3, score_lr=1e-2, **_SHORT_SCHEDULE_ADVERSARY,
-                  fairgrape={**_SHORT_FAIRGRAPE, "importance_images": 256},
+                  fairgrape={**_SHORT_FAIRGRAPE, "importance_images": 256}, ceag=_SHORT_CEAG,
                   data=dict(size=32, n_train=1024, n_valid=512, n_test=512)),
     # ResNet18 at 32×32 on SynthFaces: all eight methods in minutes on a 2-core CPU. The test split is
     # large enough that DEO's standard error is ≈ 0.02; per-epoch validation reads 1,000 images, the
     # final validation (for choosing settings) all 5,000. Scratch gets the pretraining budget.
     # masked_lr 3e-3: the fixed-mask stages' weight lr, searched on validation accuracy (README "Presets").
     "quick": dict(arch="resnet18", epochs=3, pretrain_epochs=4, lr=1e-3, score_lr=1e-2, masked_lr=3e-3, scratch_epochs=4,
-                  **_SHORT_SCHEDULE_ADVERSARY, fairgrape=_SHORT_FAIRGRAPE,
+                  **_SHORT_SCHEDULE_ADVERSARY, fairgrape=_SHORT_FAIRGRAPE, ceag=_SHORT_CEAG,
                   data=dict(size=32, n_train=3000, n_valid=5000, n_test=10000, n_monitor=1000)),
     # The paper's settings (ResNet18, Adam lr 1e-4, batch 64, 30 pretraining epochs, discriminator
     # Adam lr 1e-3 with one step per batch and no warm-up); meant for a GPU and CelebA.
@@ -81,7 +88,7 @@ def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
 
 #: Settings for which None is a value of its own (not "keep the preset's value").
 _NULLABLE = ("weights", "root", "correlation", "n_train", "n_valid", "n_test", "n_monitor", "scratch_epochs",
-             "masked_lr")
+             "masked_lr", "labels", "positive", "split_fractions")
 
 
 def make_config(method: str = "faprune", *, preset: str = "quick", **overrides: Any) -> RunConfig:
@@ -186,8 +193,7 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"unknown dataset {d.name!r}; choose one of {', '.join(DATASETS)}")
     check_type("size", d.size, int)
     check_arch(cfg.arch, d.size)
-    if d.target == d.sensitive:
-        raise ValueError(f"target and sensitive attribute must differ, both are {d.target!r}")
+    _validate_data(d)
     for name in ("n_train", "n_valid", "n_test", "n_monitor"):
         n = getattr(d, name)
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
@@ -198,3 +204,53 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"label_noise must be in [0, 0.5), got {d.label_noise}")
     if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {cfg.device!r}")
+
+
+#: Attribute names a dataset has whatever its files say (CelebA: its 40 columns; UTKFace and FairFace: the
+#: columns their loaders build). LFW's and a folder's come from their files and are checked on loading.
+_KNOWN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "synth": SYNTH_ATTRIBUTES, "celeba": CELEBA_ATTRIBUTES, "utkface": ("age", "gender", "race", "young"),
+    "fairface": ("age", "gender", "race", "service_test", "young"),
+}
+#: Data settings only some datasets read, with the value that means "not set".
+_DATASET_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "labels": (("folder",), None), "image_column": (("folder",), "file"),
+    "split_fractions": (("folder", "utkface"), None), "positive": (("folder", "utkface", "fairface"), None),
+}
+
+
+def _validate_data(d: DataConfig) -> None:
+    """The data section's attributes, folder settings and group-size minimum (names, types, which dataset reads what)."""
+    check_type("target", d.target, str)
+    if not isinstance(d.sensitive, (str, tuple)):
+        raise TypeError(f"sensitive must be an attribute name or a tuple of names, got {type(d.sensitive).__name__} "
+                        f"{d.sensitive!r}")
+    columns = sensitive_columns(d.sensitive)  # a ValueError for an empty, repeated or non-string name
+    if d.target == d.sensitive or d.target in columns:
+        raise ValueError(f"target and sensitive attribute must differ, both are {d.target!r}")
+    known = _KNOWN_ATTRIBUTES.get(d.name)
+    if known is not None:
+        for role, value in (("target", d.target), *(("sensitive", c) for c in columns)):
+            if value not in known:
+                raise ValueError(f"unknown {role} attribute {value!r} for dataset {d.name!r}; valid names: "
+                                 f"{', '.join(sorted(known))}")
+    if d.name == "synth":
+        SynthConfig(target=d.target, sensitive=d.sensitive, correlation=d.correlation).validate()
+    if d.name == "folder" and d.root is None:
+        raise ValueError("dataset 'folder' needs root (the image folder; its labels default to root/labels.csv, "
+                         "or set labels)")
+    for name, (datasets, unset) in _DATASET_SETTINGS.items():
+        if getattr(d, name) != unset and d.name not in datasets:
+            raise ValueError(f"{name} applies to dataset {' and '.join(map(repr, datasets))}, not {d.name!r}; "
+                             f"leave it at {unset!r}")
+    if d.labels is not None:
+        check_type("labels", d.labels, str)
+    check_type("image_column", d.image_column, str)
+    if not d.image_column:
+        raise ValueError("image_column must name the label table's column of image paths, got ''")
+    if d.positive is not None:
+        check_type("positive", d.positive, (str, int))
+    if d.split_fractions is not None:
+        check_fractions(d.split_fractions)
+    check_type("data_seed", d.data_seed, int)
+    check_min_group_size(d.min_group_size)

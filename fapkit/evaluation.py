@@ -14,13 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batches import as_batch, one_logit
-from .metrics import binary_array, fairness_report
+from .metrics import binary_array, fairness_report, group_ids
 
 
-def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | str | None = None) -> dict[str, Any]:
+def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | str | None = None,
+             groups: int | None = None) -> dict[str, Any]:
     """Run ``model`` over ``loader`` and return `fapkit.metrics.fairness_report` plus ``loss``.
 
-    ``loader`` yields ``(x, y, z)`` batches of tensors. The model returns one logit per sample,
+    ``loader`` yields ``(x, y, z)`` batches of tensors; ``z`` holds sensitive group ids ``0, …, k−1``
+    (``groups`` is ``k``, inferred when None, as `fapkit.metrics.group_rates` says). The model returns one logit per sample,
     with shape ``[B]`` or ``[B, 1]``. The hard prediction is ``ŷ = logit > 0``. ``loss`` is the mean
     binary cross-entropy with logits over all samples.
 
@@ -52,12 +54,13 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
                 n += len(y_bin)
                 preds.append((logits > 0).cpu().numpy().astype(np.int64))
                 ys.append(y_bin)
-                zs.append(binary_array(z, "z"))
+                zs.append(group_ids(z, "z", groups=groups))
     finally:
         for m, training in modes:
             m.training = training
     if n == 0:
         raise ValueError("loader yielded no samples")
-    report = fairness_report(np.concatenate(ys), np.concatenate(preds), sensitive_features=np.concatenate(zs))
+    report = fairness_report(np.concatenate(ys), np.concatenate(preds), sensitive_features=np.concatenate(zs),
+                             groups=groups)
     report["loss"] = total_loss / n
     return report

@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import as_batch, one_logit
+from .batches import as_batch, group_count, one_logit
 from .masking import attach_fixed, prunable_layers
 from .records import load_torch, save_torch
-from .train import Stage, StageInputs, fit
+from .train import StageInputs, fit, scheduled_stage
 
 
 def _check_importance(importance: Any, keep: Any) -> tuple[torch.Tensor, int]:
@@ -373,7 +373,7 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
     model = inputs.model.to(device)
     layers = prunable_layers(model)
     masks = {name: torch.ones_like(layer.weight, dtype=torch.bool) for name, layer in layers.items()}
-    groups = _group_count(inputs.train)
+    groups = group_count(inputs.train)
     lr = cfg.masked_lr if cfg.masked_lr is not None else cfg.lr
     schedule = prune_schedule(cfg.ratio, options.keep_per_iteration)
     history: list[dict[str, Any]] = []
@@ -393,8 +393,8 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
         if options.finetune_epochs > 0:
             masker = attach_fixed(model, masks)
             workdir = inputs.workdir / f"iteration-{t:02d}"
-            fine = fit(model, _trainable(model), inputs.train, inputs.monitor,
-                       _stage(cfg, options.finetune_epochs, lr * FINETUNE_LR_FACTOR), masker=masker, workdir=workdir,
+            stage = scheduled_stage(cfg, "ce", options.finetune_epochs, lr * FINETUNE_LR_FACTOR)
+            fine = fit(model, _trainable(model), inputs.train, inputs.monitor, stage, masker=masker, workdir=workdir,
                        progress=inputs.progress, device=device, seed=cfg.seed + t, desc=f"{inputs.desc} it {t}")
             masker.detach()  # the weights are now W ⊙ m; the next iteration masks them further
             shutil.rmtree(workdir, ignore_errors=True)
@@ -406,30 +406,16 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
         history.append(record)
         save_torch(state_path, {"iteration": t, "model": model.state_dict(), "masks": masks, "history": history})
     masker = attach_fixed(model, masks)
-    retrain = fit(model, _trainable(model), inputs.train, inputs.monitor, _stage(cfg, cfg.epochs, lr), masker=masker,
-                  workdir=inputs.workdir / "retrain", progress=inputs.progress, device=device, seed=cfg.seed,
+    retrain = fit(model, _trainable(model), inputs.train, inputs.monitor, scheduled_stage(cfg, "ce", cfg.epochs, lr),
+                  masker=masker, workdir=inputs.workdir / "retrain", progress=inputs.progress, device=device, seed=cfg.seed,
                   desc=f"{inputs.desc} retrain", select="best_val_loss")
     shutil.rmtree(inputs.workdir / "retrain", ignore_errors=True)
     state_path.unlink(missing_ok=True)
     return model, masker, history + [{"iteration": 0, "sparsity": cfg.ratio, **h} for h in retrain]
 
 
-def _stage(cfg: Any, epochs: int, lr: float) -> Stage:
-    return Stage("ce", epochs, lr, cfg.weight_decay, schedule=cfg.schedule, lr_warmup=cfg.lr_warmup,
-                 bn_reestimate=cfg.bn_reestimate)
-
-
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def _group_count(loader: Iterable) -> int:
-    """The number of sensitive groups: 1 + the largest z of the training data (at least 2)."""
-    data = getattr(loader, "ds", None) or getattr(loader, "dataset", None)  # TensorLoader / torch DataLoader
-    z = getattr(data, "z", None)
-    if z is None:
-        z = torch.cat([torch.as_tensor(batch[2]).reshape(-1) for batch in loader])
-    return max(2, int(torch.as_tensor(z).max()) + 1)
 
 
 def _first_images(loader: Iterable, n: int | None) -> Iterable:

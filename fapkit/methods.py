@@ -1,4 +1,4 @@
-"""The paper's eight methods (tables 2–3), each one call: ``fapkit.run(method, ...)``.
+"""The paper's eight methods (tables 2–3) and FairGRAPE and CEAG, each one call: ``fapkit.run(method, ...)``.
 
 =============  ==================================================================  =====================
 method         what happens                                                        what trains
@@ -15,7 +15,15 @@ fair_sgdp      sgdp started from the adv_debias model                           
 fair_lmw       lmw started from the adv_debias model                               unpruned weights, BN
 faprune        the normal model, score mask trained adversarially against the      mask scores only
                DI/DEO discriminator (Algorithm 1), `epochs`
+fairgrape †    the normal model, pruned iteratively keeping each group's share of  unpruned weights, BN
+               weight importance, fine-tuned between iterations, then retrained
+               (Lin et al. 2022; `fapkit.fairgrape`)
+ceag †         the normal model, LMW's magnitude mask, fine-tuned with one         unpruned weights, BN
+               Lagrange multiplier per group bounding its excess accuracy loss
+               (Hashemizadeh et al. 2024; `fapkit.ceag`)
 =============  ==================================================================  =====================
+
+† not in the paper's tables 2–3 (DESIGN.md §10); each is one spec with a stage trainer of its own.
 
 Each row is one `fapkit.registry.MethodSpec` (parent, mask, step kind, epoch budget, the settings its
 cache key reads); `_train_method` is the one stage runner that reads it, so a new method is one
@@ -46,6 +54,7 @@ from typing import Any, Iterable
 import torch
 import torch.nn as nn
 
+from .batches import group_count, group_names
 from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock
 from .config import RunConfig, make_config
 from .data import make_loader
@@ -57,7 +66,7 @@ from .models import build_model
 from .registry import MethodSpec, method_names, parent_of, spec_of
 from .runtime import keep_freed_memory
 from .splits import load_splits
-from .train import Stage, StageInputs, fit
+from .train import StageInputs, fit, scheduled_stage
 
 _EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
 
@@ -151,10 +160,18 @@ def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable, Iter
 
 
 def _require_both_groups(ds: Any, split: str) -> None:
+    """A ValueError naming the split and the groups found unless `ds` has samples of at least two sensitive groups.
+
+    DI and DEO compare groups, so a split needs two of them; with k > 2 groups a split may miss
+    some (their rates are then nan, and DI/DEO are taken over the groups present).
+    """
     z = getattr(ds, "z", None)
-    if z is not None and len(z) and len(torch.unique(z)) < 2:
-        raise ValueError(f"the {split} split has only sensitive group {int(z[0])}; "
-                         "DI and DEO need samples from both groups 0 and 1")
+    if z is None or not len(z):
+        return
+    found = sorted(int(g) for g in torch.unique(torch.as_tensor(z)).tolist())
+    if len(found) < 2:
+        raise ValueError(f"the {split} split has samples of only one sensitive group (groups found: {found}); "
+                         "DI and DEO need samples from at least two groups")
 
 
 # ----------------------------------------------------------------------------- stages
@@ -189,8 +206,12 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
-    metrics = evaluate(model, ctx.test, device=ctx.device)
-    valid_metrics = evaluate(model, ctx.valid, device=ctx.device)  # for choosing settings; never the test split
+    groups = group_count(ctx.train)  # the training data's k: a split missing a group still reports all k
+    metrics = evaluate(model, ctx.test, device=ctx.device, groups=groups)
+    valid_metrics = evaluate(model, ctx.valid, device=ctx.device, groups=groups)  # for choosing settings, never the test
+    names = group_names(ctx.train)
+    if names is not None:  # tables and figures label the groups by name
+        metrics["group_names"] = valid_metrics["group_names"] = names
     dense = _dense_ancestor(method, ctx)
     if dense is not None:  # each group's accuracy change against the dense model it was pruned from
         metrics.update(accuracy_change(metrics["groups"], dense.metrics["groups"], metrics["acc"], dense.acc))
@@ -279,8 +300,8 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
             masker = attach_fixed(model, masks)
         lr = cfg.masked_lr if spec.mask != "none" and cfg.masked_lr is not None else cfg.lr
         params, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.weight_decay
-    stage = Stage(spec.step, _epochs(spec, cfg), lr, weight_decay, adversary=cfg.adversary if spec.adversarial else None,
-                  schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
+    stage = scheduled_stage(cfg, spec.step, _epochs(spec, cfg), lr, weight_decay=weight_decay,
+                            adversary=cfg.adversary if spec.adversarial else None)
     history = fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, workdir=run_dir, progress=ctx.progress,
                   device=ctx.device, seed=cfg.seed, desc=method)
     return model, masker, history

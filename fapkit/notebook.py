@@ -27,13 +27,16 @@ from .config import DATASETS, PRESETS, default_seeds
 # The parameters the notebooks may declare, with the type each must have. A float parameter
 # also takes an int (papermill's `-p LAM 1` arrives as int); bools are never numbers here.
 PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str, "SENSITIVE": str,
+    "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str,
+    "SENSITIVE": (str, list),  # one attribute, or a list of several: their intersection
     "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
     "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str, "SCHEDULER": (str, type(None)),
     "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list, "SEEDS": (list, type(None)),
+    "TABLE1_ARCH": str, "TABLE1_SIZE": int, "TABLE1_PRETRAIN_EPOCHS": int, "K_SENSITIVE": (str, list),
 }
 # Element types of the list parameters.
-LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str, "SEEDS": int}
+LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str, "SEEDS": int,
+                                    "SENSITIVE": str, "K_SENSITIVE": str}
 # Notebook parameter -> keyword of `fapkit.run` / a sweep spec, for the settings runs share.
 # (RATIO, ALPHA, LAM stay explicit in the notebooks' calls: they are what the paper varies.)
 RUN_SETTINGS = {"PRESET": "preset", "DATASET": "dataset", "DATA_ROOT": "root", "TARGET": "target",
@@ -71,7 +74,7 @@ def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
         if not _is(value, kind):
             raise TypeError(f"parameter {name} = {value!r} has type {type(value).__name__}; "
                             f"expected {_type_name(kind)}")
-        if name in LIST_ITEM_TYPES and value is not None:
+        if name in LIST_ITEM_TYPES and isinstance(value, list):  # SENSITIVE may also be one name
             item_kind = LIST_ITEM_TYPES[name]
             if not value:
                 raise ValueError(f"parameter {name} is an empty list; give at least one {item_kind.__name__}")

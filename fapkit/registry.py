@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Iterator
 
-from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed
+from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setting_names
 
 #: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
@@ -48,6 +48,8 @@ class MethodSpec:
     # stage runs; it takes a `fapkit.train.StageInputs` and returns (model, masker, history). None: the
     # runner masks as `mask` says and trains with `step`.
     trainer: str | None = None
+    # The setting that trades its fairness against accuracy (λ, CEAG's ε): `fapkit.frontier` sweeps it.
+    knob: str | None = None
 
     @property
     def dense(self) -> bool:
@@ -80,6 +82,9 @@ def register(spec: MethodSpec) -> MethodSpec:
         if value not in allowed(kind):
             raise ValueError(f"method {spec.name!r}: {name} must be one of {', '.join(map(repr, allowed(kind)))}, "
                              f"got {value!r}")
+    if spec.knob is not None and spec.knob not in setting_names():
+        raise ValueError(f"method {spec.name!r}: knob {spec.knob!r} is not a setting "
+                         f"(allowed: {', '.join(sorted(setting_names()))})")
     settings = {f.name for f in fields(RunConfig)}
     unknown = [name for name in spec.key_fields if name not in settings]
     if unknown:
@@ -130,6 +135,23 @@ def method_title(method: str) -> str:
     return spec.title if spec is not None else method
 
 
+#: What the mark of `row_title` means, for the notes under tables and figures.
+NOT_IN_PAPER = "† a method the paper's tables 2–3 do not have (DESIGN.md §10)"
+
+
+def row_title(method: str) -> str:
+    """`method_title`, marked "†" for a method that is not a row of the paper's tables 2–3 (`NOT_IN_PAPER`)."""
+    spec = _SPECS.get(method)
+    return method_title(method) if spec is None or spec.paper else f"{spec.title} †"
+
+
+def pruning_baselines() -> tuple[str, ...]:
+    """The pruning methods FAPrune is compared with, paired over seeds: SGDP, LMW and every registered
+    pruning method outside the paper's eight (FairGRAPE, CEAG, a user's)."""
+    others = tuple(name for name, spec in _SPECS.items() if not spec.paper and not spec.dense)
+    return ("sgdp", "lmw") + others
+
+
 def parent_of(stage: str, cfg: RunConfig) -> str | None:
     """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
     spec = spec_of(stage)
@@ -156,7 +178,7 @@ for _spec in (
     MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
                epochs="pretrain"),
     MethodSpec("adv_debias", "Adversarial Debiasing", 9, "normal", ("epochs", "lr", "weight_decay", "adversary"),
-               step="debias"),
+               step="debias", knob="lam"),
     MethodSpec("scratch", "Train from Scratch", 7, None,
                COMMON_FIELDS + ("ratio", "scope", "pretrain_epochs", "epochs", "scratch_epochs", "lr", "masked_lr",
                                 "weight_decay"),
@@ -166,7 +188,7 @@ for _spec in (
     MethodSpec("fair_sgdp", "Fair-SGDP", 8, "adv_debias", _SCORES, mask="scores", key_stage="sgdp"),
     MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", _FIXED, mask="magnitude", key_stage="lmw"),
     MethodSpec("faprune", "Ours (FAPrune)", 2, "normal", _SCORES + ("adversary",), mask="scores", step="faprune",
-               random_init=True),
+               random_init=True, knob="lam"),
 ):
     register(replace(_spec, paper=True))
 
@@ -174,3 +196,5 @@ for _spec in (
 # its own module, which holds its stage trainer and whose settings are its section of `RunConfig`.
 register(MethodSpec("fairgrape", "FairGRAPE", 3, "normal", _FIXED + ("fairgrape",), mask="importance",
                     trainer="fapkit.fairgrape:train_stage"))
+register(MethodSpec("ceag", "CEAG", 4, "normal", _FIXED + ("ceag",), mask="magnitude",
+                    trainer="fapkit.ceag:train_stage", knob="epsilon"))

@@ -37,11 +37,19 @@ def check_choice(name: str, value: Any, kind: Any) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset, which attributes, and at what size. ``n_*`` = None keeps the dataset's own split sizes."""
+    """Which dataset, which attributes, and at what size. ``n_*`` = None keeps the dataset's own split sizes.
+
+    ``sensitive`` is one attribute name, or a tuple of names: their intersection, one group per
+    observed combination of values (a list is stored as a tuple, a one-name list as the name).
+    ``labels``, ``image_column``, ``positive`` and ``split_fractions`` describe an image folder
+    (dataset ``"folder"``; ``positive`` and ``split_fractions`` also UTKFace, ``positive`` FairFace);
+    see `fapkit.data.folder.FolderDataset`. ``min_group_size`` refuses a split in which a sensitive
+    group has fewer images (naming the groups), for every dataset.
+    """
 
     name: str = "synth"
     target: str = "Attractive"
-    sensitive: str = "Male"
+    sensitive: str | tuple[str, ...] = "Male"
     size: int = 32
     root: str | None = None
     n_train: int | None = None
@@ -50,7 +58,24 @@ class DataConfig:
     n_monitor: int | None = None       # per-epoch validation uses the first n_monitor valid images (None: all)
     correlation: float | None = None   # synth only: train-split target/sensitive correlation
     label_noise: float = 0.0           # synth only
-    data_seed: int = 0                 # synth only: generator seed
+    data_seed: int = 0                 # synth: generator seed; LFW, folder, UTKFace, FairFace: split seed
+    labels: str | None = None          # folder: the label CSV (None: root/labels.csv)
+    image_column: str = "file"         # folder: the CSV column holding image paths relative to root
+    positive: str | None = None        # folder/UTKFace/FairFace: the target value coded 1 (None: the larger)
+    split_fractions: tuple[float, float, float] | None = None  # folder/UTKFace: train/valid/test (None: 0.7/0.15/0.15)
+    min_group_size: int = 1            # images every sensitive group needs in every split (0: no check)
+
+    def __post_init__(self) -> None:
+        # lists (from JSON, a notebook parameter, the CLI) become tuples, so equal settings hash alike;
+        # "Male|Young" is ("Male", "Young") too, except for a folder, whose column names may hold a "|"
+        sensitive = self.sensitive
+        if isinstance(sensitive, str) and "|" in sensitive and self.name != "folder":
+            sensitive = sensitive.split("|")
+        if isinstance(sensitive, (list, tuple)):
+            value = tuple(sensitive)
+            object.__setattr__(self, "sensitive", value[0] if len(value) == 1 else value)
+        if isinstance(self.split_fractions, list):
+            object.__setattr__(self, "split_fractions", tuple(self.split_fractions))
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,34 @@ class FairGrapeConfig:
 
 
 @dataclass(frozen=True)
+class CeagConfig:
+    """CEAG's constrained fine-tuning (Hashemizadeh et al. 2024; `fapkit.ceag`).
+
+    Every group g may lose at most ``epsilon`` more accuracy than the model as a whole:
+    ``ψ_g = (A_dense,g − A_sparse,g) − (A_dense − A_sparse) ≤ ε``, with one Lagrange multiplier per
+    group, raised by ``dual_lr`` × the violation measured on each group's last ``buffer`` training
+    predictions (``replay_buffer``). Defaults are the authors' UTKFace settings (ε 0.01, dual lr 1e-4,
+    buffer 40).
+    """
+
+    epsilon: float = 0.01
+    dual_lr: float = 1e-4
+    replay_buffer: int = 40
+
+    def check(self) -> None:
+        for name in ("epsilon", "dual_lr"):
+            check_type(name, getattr(self, name), (int, float))
+            check_finite(name, getattr(self, name))
+        if self.epsilon < 0:
+            raise ValueError(f"epsilon (CEAG's tolerance ε) must be >= 0, got {self.epsilon}")
+        if not self.dual_lr > 0:
+            raise ValueError(f"dual_lr must be > 0, got {self.dual_lr}")
+        check_type("replay_buffer", self.replay_buffer, int)
+        if self.replay_buffer < 1:
+            raise ValueError(f"replay_buffer must be >= 1 (predictions kept per group), got {self.replay_buffer}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one run. Epoch counts: `pretrain_epochs` for the dense model the
     pruning methods start from (and for Normal training itself), `epochs` for the method's own stage."""
@@ -133,6 +186,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     adversary: AdversaryConfig = field(default_factory=AdversaryConfig)
     fairgrape: FairGrapeConfig = field(default_factory=FairGrapeConfig)
+    ceag: CeagConfig = field(default_factory=CeagConfig)
     arch: str = "resnet18"
     ratio: float = 0.8                 # fraction of prunable weights removed
     init: Init = "pretrained"
@@ -168,11 +222,12 @@ class RunConfig:
 
 
 #: The nested sections of a RunConfig whose fields `make_config` also accepts by their own names.
-SECTIONS: dict[str, type] = {"data": DataConfig, "adversary": AdversaryConfig, "fairgrape": FairGrapeConfig}
+SECTIONS: dict[str, type] = {"data": DataConfig, "adversary": AdversaryConfig, "fairgrape": FairGrapeConfig,
+                             "ceag": CeagConfig}
 
 
 def setting_names() -> dict[str, str]:
-    """Every setting a user may name, mapped to its section ("run", "data" or "adversary")."""
+    """Every setting a user may name, mapped to its section ("run", "data", "adversary", ...)."""
     names = {f.name: "run" for f in dataclasses.fields(RunConfig) if f.name not in (*SECTIONS, "method", "preset")}
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):

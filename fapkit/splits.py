@@ -7,20 +7,42 @@ from .config import DataConfig
 from .data import load
 
 
+def dataset_options(data: DataConfig) -> dict[str, Any]:
+    """The keyword arguments of `fapkit.data.load` that `data` sets beyond name, target, sensitive, size and root.
+
+    ``data_seed`` is the synthetic generator's seed, and the split seed of LFW and of the table
+    datasets (folder, UTKFace, FairFace); the folder settings go to the datasets that read them.
+    """
+    name = data.name
+    if name == "synth":
+        return dict(correlation=data.correlation, label_noise=data.label_noise, seed=data.data_seed)
+    extra: dict[str, Any] = {"seed": data.data_seed} if name in ("lfw", "folder", "utkface", "fairface") else {}
+    if name == "folder":
+        extra.update(labels=data.labels, image_column=data.image_column)
+    if name in ("folder", "utkface"):
+        extra["fractions"] = data.split_fractions
+    if name in ("folder", "utkface", "fairface"):
+        extra["positive"] = data.positive
+    return extra
+
+
 def load_splits(data: DataConfig) -> dict[str, Any]:
     """train/valid/test of `data` with the same sizes, correlation, noise and seed as `fapkit.methods.run` uses.
 
-    SynthFaces is generated at the requested split sizes; a CelebA/LFW split larger than the
-    requested size is cut to its first `n` images, as the training loaders do.
+    SynthFaces is generated at the requested split sizes; a split of another dataset larger than
+    the requested size is cut to its first `n` images, as the training loaders do. Every split,
+    as cut, must hold at least ``data.min_group_size`` images of every sensitive group (a
+    ValueError names the groups below it and their counts).
     """
     splits: dict[str, Any] = {}
     for split, n in (("train", data.n_train), ("valid", data.n_valid), ("test", data.n_test)):
-        extra: dict[str, Any] = {}
+        extra = dataset_options(data)
         if data.name == "synth":
-            extra = dict(n=n, correlation=data.correlation, label_noise=data.label_noise, seed=data.data_seed)
+            extra["n"] = n
         ds = load(data.name, split=split, target=data.target, sensitive=data.sensitive, size=data.size,
-                  root=data.root, **extra)
+                  root=data.root, min_group_size=data.min_group_size, **extra)
         if data.name != "synth" and n is not None and n < len(ds):
             ds = ds.subset(n)
+            ds.check_group_sizes(data.min_group_size, split=split)
         splits[split] = ds
     return splits

@@ -28,7 +28,7 @@ import numpy as np
 
 Verdict = Literal["fairer", "less fair", "not distinguishable"]
 
-__all__ = ["PairedDifference", "Verdict", "mean_std", "paired_interval", "verdict"]
+__all__ = ["PairedDifference", "Verdict", "mean_interval", "mean_std", "paired_interval", "verdict"]
 
 
 def _finite(values: Iterable[float]) -> np.ndarray:
@@ -93,6 +93,11 @@ def paired_interval(ours: Sequence[float], theirs: Sequence[float], *,
 
     half = float(t.ppf((1.0 + confidence) / 2.0, n - 1)) * std / math.sqrt(n)
     return PairedDifference(mean, std, n, mean - half, mean + half)
+
+
+def mean_interval(values: Sequence[float], *, confidence: float = 0.95) -> PairedDifference:
+    """Student-t interval of the mean of the finite ``values`` (over seeds), as `paired_interval` against 0."""
+    return paired_interval(list(values), [0.0] * len(values), confidence=confidence)
 
 
 def verdict(interval: PairedDifference, *, lower_is_fairer: bool) -> Verdict:

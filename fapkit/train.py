@@ -14,6 +14,10 @@ predictions (`disc_warmup` passes), and every epoch's history records its *advan
 (``train_adv_di``, ``train_adv_deo_y0``, ``train_adv_deo_y1``; see `AdversaryMonitor`), so a reader
 sees whether the game was live: an adversary that knows nothing gives the generator no signal.
 
+The sensitive attribute may have k ≥ 2 groups (z ∈ {0, …, k−1}; the target y stays binary): an
+adversarial stage's discriminator gets ``groups=group_count(train_loader)`` (`fapkit.batches`;
+k-way softmax heads for k > 2, the binary heads for k = 2), and its advantages use k-group entropies.
+
 Which parameters train is the caller's choice (see `fapkit.methods`); the loop only steps the
 parameters it is given. After every epoch it evaluates on the validation loader, appends the
 metrics to the history, and writes a checkpoint atomically, so a killed run resumes from its last
@@ -30,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .batches import Batch, as_batch, check_binary, one_logit
+from .batches import Batch, as_batch, check_groups, check_labels, group_count, one_logit
 from .batchnorm import reestimate_batchnorm
 from .discriminators import (
     AdversaryMonitor,
@@ -78,6 +82,13 @@ class Stage:
         if self.adversary is None:
             raise ValueError(f"a {self.kind!r} stage plays no adversarial game")
         return self.adversary
+
+
+def scheduled_stage(cfg: Any, kind: StepKind, epochs: int, lr: float, *, weight_decay: float | None = None,
+                    adversary: AdversaryConfig | None = None) -> Stage:
+    """A stage on the run's schedule (``cfg``: a `fapkit.settings.RunConfig`): every method's stages train alike."""
+    return Stage(kind, epochs, lr, cfg.weight_decay if weight_decay is None else weight_decay, adversary=adversary,
+                 schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
 
 
 @dataclass
@@ -213,7 +224,7 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
     fit_on = [b for i, b in enumerate(batches) if i not in held_out]
     steps, trajectory = 0, []
     for _ in range(game.disc_warmup):
-        monitor = AdversaryMonitor(game.alpha)  # the last pass's is reported ("fixed")
+        monitor = AdversaryMonitor(game.alpha, disc.groups)  # the last pass's is reported ("fixed")
         for i in torch.randperm(len(fit_on)).tolist():
             discriminator_update(disc, disc_opt, *fit_on[i], steps=1, monitor=monitor)
             steps += 1
@@ -260,8 +271,8 @@ def _starting_predictions(model: nn.Module, train_loader: Iterable,
 
 def heldout_monitor(disc: FairnessDiscriminator, batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                     alpha: float) -> AdversaryMonitor:
-    """The heads' losses on `batches` without training on them, gathered in an `AdversaryMonitor`."""
-    monitor = AdversaryMonitor(alpha)
+    """The heads' losses on `batches` without training on them, gathered in an `AdversaryMonitor` (of the heads' k groups)."""
+    monitor = AdversaryMonitor(alpha, disc.groups)
     with torch.no_grad():
         for prob, y, z in batches:
             di_each, deo_each = disc.per_sample_losses(prob, y, z)
@@ -291,16 +302,24 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     With `workdir`, a checkpoint is written after every epoch and a later call with the same
     workdir resumes after the last completed epoch (same data order, same optimizer state, the
     same point of the schedule, ``mask_changed`` still measured from the stage's starting mask).
+
+    An adversarial stage's discriminator has ``groups=group_count(train_loader)`` sensitive groups
+    (1 + the largest z, at least 2): read from the loader's dataset (``.ds`` / ``.dataset`` with a
+    ``z``), else found by one extra pass over `train_loader` before training (and before the
+    seed is set, so that pass leaves the run's random numbers alone). Labels y must be 0/1 and z
+    group ids below that k (checked on the first batch; plain cross-entropy stages accept any
+    non-negative integer ids).
     """
     if not params:
         raise ValueError("nothing to train: the stage was given no parameters (does the model have any?)")
     device = torch.device(device)
     model.to(device)
+    groups = group_count(train_loader) if stage.adversarial else 2
     torch.manual_seed(seed)
     opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
     if masker is not None:
         masker.bind(opt)  # fixed masks: pruned weights stay exactly zero through momentum and weight decay
-    players = Players(model, params, opt, *_discriminator(stage, device))
+    players = Players(model, params, opt, *_discriminator(stage, device, groups))
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
     initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
     start, history, initial_masks = _resume(ckpt_path, stage, players, initial_masks, step)
@@ -379,14 +398,17 @@ def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int
     """One pass over `loader` with the stage's step; epoch means of its losses (``train_*``) and advantages.
 
     With a `clock` (as `fit` passes) each step first sets its scheduled learning rate and λ; `check`
-    validates the first batch's labels; `progress` is the description of a progress bar (None: no bar);
-    `step` replaces the kind's step.
+    validates the first batch's labels (y binary 0/1, z group ids below the discriminator's
+    ``groups``, any non-negative integers without one); `progress` is the description of a progress
+    bar (None: no bar); `step` replaces the kind's step.
     """
     if hasattr(loader, "epoch"):
         loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
     players.model.train()
     step_fn, game = step or STEPS[stage.kind], stage.adversary
-    turn = Round(game, game.lam if game is not None else 0.0, AdversaryMonitor(game.alpha) if game is not None else None)
+    groups = players.disc.groups if players.disc is not None else None
+    turn = Round(game, game.lam if game is not None else 0.0,
+                 AdversaryMonitor(game.alpha, groups or 2) if game is not None else None)
     device = players.params[0].device
     sums: dict[str, float] = {}
     steps, lr = 0, stage.lr
@@ -394,7 +416,8 @@ def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int
     for step, batch in enumerate(bar):
         x, y, z = as_batch(batch, device)
         if check and step == 0:
-            check_binary(y, z)
+            check_labels(y)
+            check_groups(z, groups)
         if clock is not None:
             lr, turn.lam = clock.lr(epoch, step), clock.lam(epoch, step)
             for group in players.opt.param_groups:
@@ -417,12 +440,13 @@ def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int
     return record
 
 
-def _discriminator(stage: Stage, device: torch.device) -> tuple[FairnessDiscriminator | None, torch.optim.Optimizer | None]:
-    """The discriminator and its optimizer of an adversarial stage (none for plain cross-entropy)."""
+def _discriminator(stage: Stage, device: torch.device,
+                   groups: int = 2) -> tuple[FairnessDiscriminator | None, torch.optim.Optimizer | None]:
+    """The discriminator (of `groups` sensitive groups) and its optimizer of an adversarial stage (none for cross-entropy)."""
     if not stage.adversarial:
         return None, None
     game = stage.game
-    disc = FairnessDiscriminator(game.alpha, game.disc_hidden).to(device)
+    disc = FairnessDiscriminator(game.alpha, game.disc_hidden, groups=groups).to(device)
     return disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr)
 
 
@@ -440,7 +464,12 @@ def _resume(ckpt_path: Path | None, stage: Stage, players: Players, initial_mask
         raise ValueError(f"checkpoint {ckpt_path} does not fit this model: {str(err).splitlines()[0]}") from err
     players.opt.load_state_dict(state["opt"])
     if players.disc is not None:
-        players.disc.load_state_dict(state["disc"])
+        try:
+            players.disc.load_state_dict(state["disc"])
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {ckpt_path} holds a discriminator of another shape (another number of "
+                             f"sensitive groups than this data's {players.disc.groups}?): "
+                             f"{str(err).splitlines()[0]}") from err
         players.disc_opt.load_state_dict(state["disc_opt"])
     if hasattr(step, "load_state_dict") and state.get("step") is not None:
         step.load_state_dict(state["step"])

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 import ipywidgets as widgets
 from IPython.display import clear_output, display
 
+from .metrics import degenerate_groups, near_constant_groups
 from .presentation.figures import group_rates_figure
+from .presentation.run_views import result_group_labels
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -55,13 +57,25 @@ _NEAR_CONSTANT_TEXT = ("⚠ near-constant: a selection rate within 0.05 of 0 or 
                        "its DI/DEO comes from predicting one class there")
 
 
+def _which_groups(result: Any, find: Callable[[Any], list[int]]) -> str:
+    """With more than two sensitive groups, the ones a warning is about (`result_group_labels`); else ""."""
+    groups = getattr(result, "metrics", {}).get("groups")
+    if not groups or len(groups) <= 2:
+        return ""  # the binary wording is unchanged: "a sensitive group"
+    labels = result_group_labels(result)
+    named = [labels[g] for g in find(groups) if g < len(labels)]
+    return f" (group(s): {', '.join(named)})" if named else ""
+
+
 def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status: str = "done") -> str:
     """The explorer's metrics table for one result and the settings that produced it.
 
     Each number sits in a cell with a stable class (``fap-acc``, ``fap-di``, ``fap-deo``,
     ``fap-ratio``) and the settings in ``fap-setting-*`` cells, so a browser test can read them.
     A degenerate result (``result.degenerate``: a constant prediction inside a sensitive group)
-    gets one more row, a ``fap-degenerate`` cell warning that its DI/DEO are trivially fair.
+    gets one more row, a ``fap-degenerate`` cell warning that its DI/DEO are trivially fair; with
+    more than two sensitive groups the warning names the groups concerned (by ``group_names`` when
+    the run recorded them). The plot below the table shows every group's rates (`group_rates_figure`).
     """
     cells = [("fap-acc", "accuracy ↑", result.acc), ("fap-di", "DI ↑", result.di),
              ("fap-deo", "DEO ↓", result.deo), ("fap-ratio", "achieved ratio", result.ratio)]
@@ -72,10 +86,10 @@ def metrics_html(result: Any, *, ratio: float, alpha: float, lam: float, status:
     warning = ""
     if getattr(result, "degenerate", False):  # a fake or older result may lack the property
         warning = (f'<tr><td class="fap-degenerate" colspan="{len(cells) + 3}" style="color:#b00020">'
-                   f"{html.escape(_DEGENERATE_TEXT)}</td></tr>")
+                   f"{html.escape(_DEGENERATE_TEXT + _which_groups(result, degenerate_groups))}</td></tr>")
     elif getattr(result, "near_constant", False):
         warning = (f'<tr><td class="fap-near-constant" colspan="{len(cells) + 3}" style="color:#b06000">'
-                   f"{html.escape(_NEAR_CONSTANT_TEXT)}</td></tr>")
+                   f"{html.escape(_NEAR_CONSTANT_TEXT + _which_groups(result, near_constant_groups))}</td></tr>")
     return (
         '<div class="fap-explorer">'
         '<table class="fap-metrics" style="border-collapse:collapse">'

@@ -19,8 +19,8 @@ import pandas as pd
 import fapkit
 from fapkit.batchnorm import reestimate_batchnorm
 from fapkit.config import make_config
+from fapkit.evaluation import evaluate
 from fapkit.methods import _dataset_loaders
-from fapkit.metrics import evaluate
 
 RUNS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("normal", {}), ("sgdp", {}), ("lmw", {}), ("scratch", {}),

@@ -6,7 +6,7 @@ import pytest
 import fapkit.cache as cache
 from fapkit.cache import stage_key
 from fapkit.config import DataConfig, RunConfig, make_config, updated
-from fapkit.settings import AdversaryConfig, setting_names
+from fapkit.settings import SECTIONS, setting_names
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -56,28 +56,34 @@ def test_presets():
 # Settings that, by design, do not change a method's result (everything else must change its key).
 _ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp"}
 _FAIRGRAPE = {"keep_per_iteration", "finetune_epochs", "importance_images"}  # FairGRAPE's own section
+_CEAG = {"epsilon", "dual_lr", "replay_buffer"}  # CEAG's own section
+_OTHERS = _FAIRGRAPE | _CEAG
 _IRRELEVANT = {
     "normal": {"ratio", "alpha", "lam", "init", "scope", "generator_form", "epochs", "score_lr", "scratch_epochs",
-               "masked_lr"} | _FAIRGRAPE | _ADVERSARY,
+               "masked_lr"} | _OTHERS | _ADVERSARY,
     # the adversary is read whole (one AdversaryConfig): FAPrune's generator form is in Adversarial Debiasing's
     # key too, though its projected step does not read it
-    "adv_debias": {"ratio", "init", "scope", "score_lr", "scratch_epochs", "masked_lr"} | _FAIRGRAPE,
-    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _FAIRGRAPE | _ADVERSARY,
-    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs", "masked_lr"} | _FAIRGRAPE | _ADVERSARY,
-    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _FAIRGRAPE | _ADVERSARY,
-    "fair_sgdp": {"scratch_epochs", "masked_lr"} | _FAIRGRAPE,
-    "fair_lmw": {"init", "score_lr", "scratch_epochs"} | _FAIRGRAPE,
-    "faprune": {"scratch_epochs", "masked_lr"} | _FAIRGRAPE,
+    "adv_debias": {"ratio", "init", "scope", "score_lr", "scratch_epochs", "masked_lr"} | _OTHERS,
+    "scratch": {"alpha", "lam", "init", "generator_form", "score_lr"} | _OTHERS | _ADVERSARY,
+    "sgdp": {"alpha", "lam", "generator_form", "scratch_epochs", "masked_lr"} | _OTHERS | _ADVERSARY,
+    "lmw": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _OTHERS | _ADVERSARY,
+    "fair_sgdp": {"scratch_epochs", "masked_lr"} | _OTHERS,
+    "fair_lmw": {"init", "score_lr", "scratch_epochs"} | _OTHERS,
+    "faprune": {"scratch_epochs", "masked_lr"} | _OTHERS,
+    "fairgrape": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY | _CEAG,
+    "ceag": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY | _FAIRGRAPE,
 }
 _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global",
             "generator_form": "confusion", "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5,
             "score_lr": 0.5, "disc_lr": 0.5, "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2,
             "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
             "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
-            "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10}
+            "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10,
+            "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
                  "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
-                 "data_seed": 3}
+                 "data_seed": 3, "labels": "t.csv", "image_column": "path", "positive": "yes",
+                 "split_fractions": (0.8, 0.1, 0.1), "min_group_size": 5}
 
 
 @pytest.mark.parametrize("method", list(_IRRELEVANT))
@@ -108,7 +114,7 @@ def test_cache_key_includes_the_kit_version(monkeypatch):
 
 
 def test_every_setting_has_one_name_and_nested_sections_take_it_flat_or_whole():
-    names = [f.name for cls in (RunConfig, DataConfig, AdversaryConfig) for f in dataclasses.fields(cls)]
+    names = [f.name for cls in (RunConfig, *SECTIONS.values()) for f in dataclasses.fields(cls)]
     assert len(names) == len(set(names))  # a flat name routes to exactly one section
     flat = make_config("faprune", disc_lr=0.02, lam=2.0, target="Smiling")
     whole = make_config("faprune", adversary=dataclasses.replace(flat.adversary), data=flat.data)

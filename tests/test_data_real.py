@@ -212,6 +212,38 @@ def test_load_entry_point(celeba_root: Path, lfw_root: Path, tmp_path: Path) -> 
         load("celeba", root=tmp_path / "none")
 
 
+def test_celeba_intersection_groups_span_every_split(celeba_root: Path) -> None:
+    smiling = CELEBA_ATTRIBUTES.index("Smiling")
+    combos = {i: (int(i in (1, 2, 5)), int(_celeba_values(i)[smiling] > 0)) for i in range(len(CELEBA_PARTITION))}
+    observed = sorted(set(combos.values()))  # over the whole attribute file, not one split
+    names = [f"Male={m}|Smiling={s}" for m, s in observed]
+    for code, split in enumerate(("train", "valid", "test")):
+        ds = load("celeba", split=split, root=celeba_root, target="Attractive", sensitive=("Male", "Smiling"), size=8)
+        assert isinstance(ds, CelebA) and ds.sensitive == "Male|Smiling" and ds.group_names == names
+        idx = [i for i, p in enumerate(CELEBA_PARTITION) if p == code]
+        assert ds.z.tolist() == [observed.index(combos[i]) for i in idx]
+        assert ds.y.tolist() == [1 if i % 2 == 0 else 0 for i in idx]
+    # the one-image valid split lacks groups: refused by name with min_group_size, as every dataset does
+    with pytest.raises(ValueError, match=r"celeba: split 'valid' has \d group\(s\) of 'Male\|Smiling'.*"
+                                         r"'Male=1\|Smiling=0' \(0\)"):
+        load("celeba", split="valid", root=celeba_root, sensitive="Male|Smiling", size=8, min_group_size=1)
+    with pytest.raises(ValueError, match="unknown sensitive attribute 'Age' for CelebA"):
+        load("celeba", root=celeba_root, sensitive=("Male", "Age"), size=8)
+    with pytest.raises(ValueError, match="differ"):
+        load("celeba", root=celeba_root, target="Smiling", sensitive=("Male", "Smiling"), size=8)
+
+
+def test_lfw_intersection_groups(lfw_root: Path) -> None:
+    rows = {(p, k): s for p, k, s in _lfw_rows()}
+    smiling = LFW_HEADER.index("Smiling") - 2
+    observed = sorted({(int(s[0] > 0), int(s[smiling] > 0)) for s in rows.values()})
+    ds = load("lfw", split="train", root=lfw_root, target="Wavy_Hair", sensitive=["Male", "Smiling"], size=8)
+    assert ds.group_names == [f"Male={m}|Smiling={s}" for m, s in observed] and ds.sensitive == "Male|Smiling"
+    for i, f in enumerate(ds.files):
+        s = rows[(ds.persons[i], int(f.rsplit("_", 1)[1][:4]))]
+        assert ds.z[i].item() == observed.index((int(s[0] > 0), int(s[smiling] > 0)))
+
+
 @pytest.mark.parametrize("dataset", [CelebA, LFW])
 def test_bad_decoding_arguments_are_refused_before_any_file_is_read(dataset, tmp_path):
     with pytest.raises(ValueError, match=r"crop must be in \(0, 1\].*got 0"):

@@ -133,8 +133,9 @@ def test_cache(tmp_path: Path) -> None:
 
 def test_cache_file_name_is_pinned(tmp_path: Path) -> None:
     # existing caches are found by this name: it depends only on the config and GENERATOR_VERSION
+    # (version 7, issue 19: Age_Group and its cue; version 6 was synth_valid_8px_2af767e59cacf8968fcb.pt)
     ds = SynthFaces("valid", size=8, n=4, cache_dir=tmp_path)
-    assert ds.cache_path.name == "synth_valid_8px_2af767e59cacf8968fcb.pt"
+    assert ds.cache_path.name == "synth_valid_8px_fc6ec5769ff56d317dac.pt"
 
 
 def test_errors() -> None:

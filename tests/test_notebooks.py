@@ -1,4 +1,4 @@
-"""The notebook series: committed notebooks are clean, parameters are checked, and (slow) all six run."""
+"""The notebook series: committed notebooks are clean, parameters are checked, and (slow) all seven run."""
 from __future__ import annotations
 
 import os
@@ -14,10 +14,11 @@ from fapkit.series import notebook_paths, run_series
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-EXPECTED = ["00_data", "01_pretraining", "02_fair_pruning", "03_baselines", "04_ablations", "05_random_init_search"]
+EXPECTED = ["00_data", "01_pretraining", "02_fair_pruning", "03_baselines", "04_ablations", "05_random_init_search",
+            "06_fairness_aware_pruning"]
 
 
-def test_series_is_the_six_notebooks() -> None:
+def test_series_is_the_seven_notebooks() -> None:
     assert [p.stem for p in notebook_paths(NOTEBOOKS)] == EXPECTED
     assert [p.stem for p in notebook_paths(NOTEBOOKS, only=["03", "05_random"])] == [EXPECTED[3], EXPECTED[5]]
 
@@ -95,17 +96,19 @@ def test_thread_cap_is_set_for_kernels_and_restored(monkeypatch: pytest.MonkeyPa
 TABLES = ["data_rates", "pretraining_metrics", "pretraining_groups", "pretraining_history",
           "fair_pruning_metrics", "fair_pruning_layers", "fair_pruning_history",
           "table2_Attractive", "table3_Attractive", "direction",
-          "table4_DI", "table4_DEO", "table5_DI", "table5_DEO", "table6_Attractive_DI", "table6_Attractive_DEO"]
+          "table4_DI", "table4_DEO", "table5_DI", "table5_DEO", "table6_Attractive_DI", "table6_Attractive_DEO",
+          "table1_DEO", "table1_DI", "table1_direction", "group_accuracy_change", "frontier_DI", "frontier_DEO",
+          "matched_accuracy_DI", "matched_accuracy_DEO", "k_groups_DEO", "k_groups_direction"]
 FIGURES = ["data_samples", "pretraining_group_rates", "pretraining_curves", "fair_pruning_group_rates",
            "fair_pruning_layers", "fair_pruning_curves", "figure1_DEO", "figure1_DI", "ratios_DI", "ratios_DEO",
-           "figure3_DI", "figure3_DEO"]
+           "figure3_DI", "figure3_DEO", "frontier_DI", "frontier_DEO", "k_groups_rates"]
 
 
 @pytest.mark.slow
 def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
     results, figures = tmp_path / "results", tmp_path / "figures"
     params = {"ARCH": "small_cnn", "ARCHS": ["small_cnn"], "RATIOS": [0.8, 0.9], "TARGETS": ["Attractive"],
-              "METRICS": ["DI", "DEO"],
+              "METRICS": ["DI", "DEO"], "TABLE1_ARCH": "small_cnn", "TABLE1_SIZE": 32, "TABLE1_PRETRAIN_EPOCHS": 4,
               "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures), "RUNS_DIR": str(tmp_path / "runs"),
               "DATA_ROOT": str(tmp_path / "data")}
     built = run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path / "build", parameters=params)
@@ -123,6 +126,9 @@ def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
     nb03 = nbformat.read(tmp_path / "build" / "03_baselines.ipynb", as_version=4)
     conclusion = [c for c in nb03.cells if "conclusion" in c.metadata.get("tags", [])][0]
     assert "FAPrune was fairer in" in "".join(o.get("text", "") for o in conclusion.outputs)
+    nb06 = nbformat.read(tmp_path / "build" / "06_fairness_aware_pruning.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb06.cells if c.cell_type == "code" for o in c.outputs)
+    assert "multipliers after each dual step" in text and "largest |retained − target| share" in text
 
 
 def test_setup_refuses_injected_parameters_the_notebook_does_not_declare() -> None:

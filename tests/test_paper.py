@@ -69,8 +69,20 @@ def test_table6_random_init_panels() -> None:
 def test_frame_and_unknown_table() -> None:
     df = paper.frame("2")
     assert len(df) == 32 and set(df["dataset"]) == {"CelebA", "LFW"}
-    with pytest.raises(ValueError, match="tables 2, 3, 4, 5, 6"):
-        paper.panels("1")
+    with pytest.raises(ValueError, match="tables 1, 2, 3, 4, 5, 6"):
+        paper.panels("7")
+
+
+def test_table1_is_table5_s_mobilenet_rows_beside_fairgrape() -> None:
+    deo, di = paper.panel("1", metric="DEO"), paper.panel("1", metric="DI")
+    assert [r.method for r in deo.rows] == ["normal", "fairgrape", "faprune"]
+    assert {r.arch for r in deo.rows + di.rows} == {"mobilenet_v2"}
+    table5 = paper.panel("5", metric="DEO")
+    for method in ("normal", "faprune"):  # the same experiment as table 5's MobileNet v2 rows
+        assert deo.find(method) == table5.find(method, arch="mobilenet_v2")
+    # the paper's "(−0.0074)" and "(+0.1416)": differences to normal training
+    assert deo.find("fairgrape").value - deo.find("normal").value == pytest.approx(-0.0074, abs=1e-9)
+    assert di.find("faprune").value - di.find("normal").value == pytest.approx(0.1416, abs=1e-9)
 
 
 def test_transcription_agrees_with_the_papers_prose() -> None:

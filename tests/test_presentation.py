@@ -391,3 +391,98 @@ def test_layer_table_has_the_layers_then_the_two_totals_also_for_records_of_fapk
     loaded = load_result("sgdp", result.config, tmp_path, model=False)
     assert loaded.layers == result.layers and loaded.mask_totals == result.mask_totals
     pd.testing.assert_frame_equal(run_views.layer_table(loaded), table)
+
+
+def test_methods_outside_the_paper_are_marked_in_tables_direction_and_figure_1(tmp_path):
+    runs = eight_seeds() + [fake("fairgrape", acc=0.79, deo=0.45 + 0.01 * s, seed=s) for s in (0, 1, 2)]
+    table = tables.baseline_table(runs, metric="DEO")
+    assert "FairGRAPE †" in table.index and "Ours (FAPrune)" in table.index
+    assert "† a method the paper's tables 2–3 do not have" in table.attrs["note"]
+    assert "†" not in tables.baseline_table(eight_seeds(), metric="DEO").attrs["note"]
+    verdicts = direction.direction_summary(runs, metric="DEO")
+    assert list(verdicts["baseline"]) == ["SGDP", "LMW", "FairGRAPE †"]  # run, so compared; CEAG was not run
+    assert verdicts.iloc[2]["seeds"] == 3 and verdicts.iloc[2]["paper_fairer"] is None
+    fig = figures.figure1(runs, metric="DEO", path=tmp_path / "f1.png")
+    assert "FairGRAPE †" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_table1_puts_normal_fairgrape_and_faprune_beside_the_paper_s_numbers():
+    runs = [fake(m, acc=a, deo=d + 0.01 * s, arch="mobilenet_v2", seed=s)
+            for s in (0, 1) for m, a, d in (("normal", 0.8, 0.5), ("fairgrape", 0.78, 0.45), ("faprune", 0.77, 0.3),
+                                             ("sgdp", 0.79, 0.5))]
+    table = tables.fairgrape_table(runs, metric="DEO")
+    assert list(table.index) == ["Normal training", "FairGRAPE", "Ours (FAPrune)"]  # SGDP is no row of table 1
+    assert table.loc["FairGRAPE", "DEO"] == pytest.approx(0.455) and table.loc["FairGRAPE", "seeds"] == 2
+    assert table.loc["FairGRAPE", "paper DEO (CelebA)"] == 0.5155 and table.loc["Ours (FAPrune)", "paper PR."] == 0.8
+    di = tables.fairgrape_table([r for r in runs if r.method != "fairgrape"], metric="DI")
+    assert di.loc["FairGRAPE", "seeds"] == 0 and di.loc["FairGRAPE", "paper DI (CelebA)"] == 0.2315  # a row, not run
+
+
+def test_accuracy_change_table_averages_each_group_s_change_over_seeds():
+    runs = []
+    for s, (c0, c1) in enumerate(((-0.02, -0.06), (-0.04, -0.08))):
+        r = fake("ceag", seed=s)
+        r.metrics.update(group_acc_change={0: c0, 1: c1}, acc_change_std=abs(c1 - c0) / 2, max_excess_gap=0.02)
+        runs.append(r)
+    runs.append(fake("normal"))  # dense: no parent, left out
+    table = tables.accuracy_change_table(runs)
+    assert list(table.index) == ["CEAG †"]
+    assert table.loc["CEAG †", "Δacc 0"] == pytest.approx(-0.03) and table.loc["CEAG †", "Δacc 1"] == pytest.approx(-0.07)
+    assert table.loc["CEAG †", "Δacc std"] == pytest.approx(0.02) and table.loc["CEAG †", "seeds"] == 2
+
+
+# ----------------------------------------------------------------------------- k sensitive groups
+def _three_group_result(*, names: bool = True, sel: tuple[float, ...] = (0.2, 0.5, 0.7)):
+    """A fake run whose sensitive attribute has three groups (as `fapkit.metrics.group_rates` gives them)."""
+    r = fake("faprune", sensitive="Age_Group")
+    r.metrics["groups"] = {g: {"count": 50 + 10 * g, "n_pos": 20, "n_neg": 30 + 10 * g, "selection_rate": s,
+                               "tpr": min(1.0, s + 0.2), "fpr": max(0.0, s - 0.2), "accuracy": 0.7 + 0.05 * g}
+                           for g, s in enumerate(sel)}
+    if names:
+        r.metrics["group_names"] = ["Age_Group=0-19", "Age_Group=20-39", "Age_Group=40-59"]
+    return r
+
+
+def test_group_views_show_all_k_groups_by_name(tmp_path: Path) -> None:
+    r = _three_group_result()
+    table = run_views.group_confusion(r)
+    assert list(table.index) == ["Age_Group=0-19", "Age_Group=20-39", "Age_Group=40-59"]
+    assert list(table["count"]) == [50, 60, 70] and (table["TP"] + table["FN"] + table["FP"] + table["TN"]
+                                                     == table["count"]).all()
+    assert "over the 3 groups" in table.attrs["note"]
+    assert list(run_views.group_confusion(_three_group_result(names=False)).index) == [
+        "Age_Group=0", "Age_Group=1", "Age_Group=2"]
+    fig = figures.group_rates_figure([r, fake("normal")], path=tmp_path / "groups3.png")
+    assert (tmp_path / "groups3.png").stat().st_size > 1000
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["Age_Group=0-19 (n=50)", "Age_Group=20-39 (n=60)", "Age_Group=40-59 (n=70)"]
+    assert len(fig.axes[0].patches) == 3 * 4 and len(fig.axes[1].patches) == 2 * 4  # binary panel unchanged
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["Male=0 (n=100)", "Male=1 (n=100)"]
+
+
+def test_split_rates_and_sample_grid_with_k_groups(tmp_path: Path) -> None:
+    from fapkit.data import SynthFaces
+
+    splits = {s: SynthFaces(s, sensitive="Age_Group", size=8, n=200, cache_dir=None) for s in ("train", "test")}
+    rates = run_views.split_rates(splits, target="Attractive", sensitive="Age_Group")
+    for name in ("0-19", "20-39", "40-59", "60+"):
+        assert f"n Age_Group={name}" in rates.columns and f"P(Attractive=1 | Age_Group={name})" in rates.columns
+    assert rates.loc["train", [c for c in rates.columns if c.startswith("n ")]].sum() == 200
+    p = rates.loc["test", [c for c in rates.columns if c.startswith("P(Attractive=1 |")]]
+    assert rates.loc["test", "gap"] == pytest.approx(p.max() - p.min())
+    assert rates.loc["test", "DI of the labels"] == pytest.approx(p.min() / p.max())
+    assert "max − min" in rates.attrs["note"]
+    fig = figures.sample_grid(splits["train"], target="Attractive", sensitive="Age_Group", per_cell=2,
+                              path=tmp_path / "grid.png")
+    assert len(fig.axes) == 8 * 2 and "Age_Group=60+" in fig.axes[6 * 2].get_ylabel()
+    # binary: the columns as before
+    binary = run_views.split_rates({"test": SynthFaces("test", size=8, n=100, cache_dir=None)}, target="Attractive",
+                                   sensitive="Male")
+    assert list(binary.columns) == ["n", "n Male=0", "P(Attractive=1 | Male=0)", "n Male=1", "P(Attractive=1 | Male=1)",
+                                    "P(Attractive=1)", "gap", "DI of the labels"]
+    assert binary.loc["test", "gap"] == pytest.approx(binary.loc["test", "P(Attractive=1 | Male=1)"]
+                                                      - binary.loc["test", "P(Attractive=1 | Male=0)"])
+    both = SynthFaces("test", sensitive=("Male", "Young"), size=8, n=100, cache_dir=None)
+    grid = figures.sample_grid(both, target="Attractive", sensitive=["Male", "Young"], per_cell=1, path=None)
+    assert len(grid.axes) == 8 and grid.axes[2].get_ylabel().startswith("Male=0\nYoung=1\nAttractive=0")
+    assert "sensitive Male|Young" in grid._suptitle.get_text()

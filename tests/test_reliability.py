@@ -99,8 +99,9 @@ def test_non_binary_labels_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"labels y must be binary 0/1, found \[2\]"):
         fapkit.run("normal", model=nn.Sequential(nn.Flatten(), nn.Linear(768, 1)), train=bad, valid=ok, test=ok,
                    runs_dir=tmp_path, preset="smoke", pretrain_epochs=1)
-    bad_z = [(torch.zeros(4, 3, 16, 16), torch.tensor([0, 1, 1, 0]), torch.tensor([0, 3, 0, 1]))]
-    with pytest.raises(ValueError, match=r"sensitive values z must be binary 0/1, found \[3\]"):
+    # z may hold k group ids (issue 19), but not a fraction or a negative number
+    bad_z = [(torch.zeros(4, 3, 16, 16), torch.tensor([0, 1, 1, 0]), torch.tensor([0, 0.5, 0, 1]))]
+    with pytest.raises(ValueError, match=r"sensitive values z must hold only 0/1 or other non-negative integer group ids"):
         fapkit.run("normal", model=nn.Sequential(nn.Flatten(), nn.Linear(768, 1)), train=bad_z, valid=ok, test=ok,
                    runs_dir=tmp_path, preset="smoke", pretrain_epochs=1)
 

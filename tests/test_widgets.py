@@ -193,3 +193,21 @@ def test_a_grid_outside_the_default_slider_ranges_is_explored_on_its_own_values(
                            plot=lambda r: None)
     assert box.settings() == {"ratio": 0.3, "alpha": 0.0, "lam": 8.0}
     assert cell(box.table.value, "fap-ratio") == "0.3000"
+
+
+def test_explorer_shows_every_group_of_a_k_group_result() -> None:
+    def three(**settings: float) -> Any:
+        r = fake("faprune", ratio=settings["ratio"], sensitive="Age_Group")
+        r.metrics["groups"] = {g: {"count": 40, "n_pos": 20, "n_neg": 20, "selection_rate": s, "tpr": s, "fpr": s,
+                                   "accuracy": 0.7} for g, s in enumerate((0.0, 0.4, 0.6))}
+        r.metrics["group_names"] = ["Age_Group=0-19", "Age_Group=20-39", "Age_Group=40-59"]
+        return r
+
+    box = pruning_explorer(three)
+    legend = [t.get_text() for t in box.last_figure.axes[0].get_legend().get_texts()]
+    assert legend == ["Age_Group=0-19 (n=40)", "Age_Group=20-39 (n=40)", "Age_Group=40-59 (n=40)"]
+    match = re.search(r'<td class="fap-degenerate"[^>]*>([^<]*)</td>', box.table.value)
+    assert match and "constant prediction in a sensitive group" in match.group(1)
+    assert "(group(s): Age_Group=0-19)" in match.group(1)  # the group concerned, by name
+    binary = metrics_html(fake("faprune", sel0=0.0), ratio=0.8, alpha=0.0, lam=1.0)
+    assert "group(s):" not in binary  # two groups: the wording as before

@@ -1,8 +1,9 @@
 """Shared dataset container, fast tensor batching, validation and cache helpers.
 
-Every dataset in `fapkit.data` (synthetic faces, CelebA, LFW) is a
+Every dataset in `fapkit.data` (synthetic faces, CelebA, LFW, image folders) is a
 `FaceTensors`: the whole split held in memory as one ``uint8`` image tensor
-plus binary target ``y`` and sensitive attribute ``z``. Holding uint8 keeps 200k
+plus binary target ``y`` and sensitive group ids ``z`` (0/1 for a binary attribute,
+``0..k-1`` for one with k groups or an intersection of attributes). Holding uint8 keeps 200k
 CelebA images at 64x64 near 2.4 GB, and batching by index slicing
 (`TensorLoader`) avoids per-item Python calls, which dominate CPU training
 time for small images.
@@ -22,6 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..metrics import group_ids
 from ..records import save_torch, stable_hash
 
 #: The 40 CelebA attribute names, in the column order of ``list_attr_celeba.txt``.
@@ -63,17 +65,110 @@ def check_decoding(split: str, size: int, crop: float) -> None:
         raise ValueError(f"crop must be in (0, 1] (the fraction of the shorter side kept), got {crop!r}")
 
 
-def check_attributes(target: str, sensitive: str, valid: Iterable[str], *, dataset: str) -> None:
-    """Refuse unknown attribute names (listing the valid ones) and target == sensitive."""
+def check_attributes(target: str, sensitive: str | Sequence[str], valid: Iterable[str], *, dataset: str) -> None:
+    """Refuse unknown attribute names (listing the valid ones) and a target that is also sensitive.
+
+    ``sensitive`` is one name, or several (an intersection, see `sensitive_columns`).
+    """
     names = list(valid)
-    for role, value in (("target", target), ("sensitive", sensitive)):
+    columns = sensitive_columns(sensitive)
+    for role, value in (("target", target), *(("sensitive", c) for c in columns)):
         if value not in names:
             raise ValueError(
                 f"unknown {role} attribute {value!r} for {dataset}; valid names: {sorted(names)}"
             )
-    if target == sensitive:
+    if target in columns:
         raise ValueError(
             f"target and sensitive attribute must differ, both are {target!r} ({dataset})"
+        )
+
+
+# ----------------------------------------------------------------------------- groups
+def sensitive_columns(sensitive: str | Sequence[str]) -> tuple[str, ...]:
+    """The attribute names of a sensitive setting: one name, a list/tuple of names, or ``"a|b"``.
+
+    Several names mean their intersection: one group per combination of values. The names
+    must be different strings (at least one).
+    """
+    if isinstance(sensitive, str):
+        columns: tuple[Any, ...] = tuple(sensitive.split("|")) if "|" in sensitive else (sensitive,)
+    elif isinstance(sensitive, Sequence):
+        columns = tuple(sensitive)
+    else:
+        raise ValueError(f"sensitive must be an attribute name or a list of names, got {sensitive!r}")
+    if not columns or not all(isinstance(c, str) and c for c in columns) or len(set(columns)) != len(columns):
+        raise ValueError(f"sensitive must name one attribute or several different ones, got {sensitive!r}")
+    return columns
+
+
+def normalise_sensitive(sensitive: str | Sequence[str]) -> str | tuple[str, ...]:
+    """One name as a string, several as a tuple (so ``["Male"]`` and ``"Male"`` are one setting)."""
+    columns = sensitive_columns(sensitive)
+    return columns[0] if len(columns) == 1 else columns
+
+
+def sensitive_label(sensitive: str | Sequence[str]) -> str:
+    """The display name of a sensitive setting: ``"Male"``, or ``"Male|Young"`` for an intersection."""
+    return "|".join(sensitive_columns(sensitive))
+
+
+def combination_groups(values: Mapping[str, Any], columns: Sequence[str], *,
+                       universe: Sequence[Sequence[int]] | np.ndarray | None = None,
+                       labels: Mapping[str, Sequence[str]] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Intersection groups: a group id per row for the combination of ``columns``' integer values.
+
+    ``values`` maps each column to an integer array (one value per row). The groups are the rows of
+    ``universe`` (the combinations that exist: those observed over a whole dataset, so every split
+    numbers them alike), or by default the combinations observed in ``values``; they are numbered
+    ``0..k-1`` in sorted order of the value tuples. ``group_names[g]`` is ``"Male=1|Young=0"``: each
+    column with its value, or with ``labels[column][value]`` where given (``"Age_Group=20-39"``).
+    A row whose combination is not in ``universe`` raises a ValueError naming it.
+    """
+    stack = np.stack([np.asarray(values[c]).reshape(-1).astype(np.int64) for c in columns], axis=1)
+    source = stack if universe is None else np.asarray(universe, dtype=np.int64).reshape(-1, len(columns))
+    combos = [tuple(int(v) for v in row) for row in np.unique(source, axis=0)] if len(source) else []
+    index = {combo: g for g, combo in enumerate(combos)}
+    codes = np.empty(len(stack), dtype=np.int64)
+    for i, row in enumerate(map(tuple, stack.tolist())):
+        g = index.get(row)
+        if g is None:
+            raise ValueError(f"row {i} has the combination {dict(zip(columns, row))} of {'|'.join(columns)}, "
+                             f"which is not one of the {len(combos)} known groups")
+        codes[i] = g
+    labels = labels or {}
+
+    def shown(column: str, value: int) -> str:
+        names = labels.get(column)
+        return str(names[value]) if names is not None and 0 <= value < len(names) else str(value)
+
+    names = ["|".join(f"{c}={shown(c, v)}" for c, v in zip(columns, combo)) for combo in combos]
+    return codes, names
+
+
+def check_min_group_size(min_group_size: int) -> int:
+    """``min_group_size``: an int >= 0 (images per group and split; 0: no check)."""
+    if not isinstance(min_group_size, int) or isinstance(min_group_size, bool) or min_group_size < 0:
+        raise ValueError(f"min_group_size must be an int >= 0 (images per group and split; 0: no check), "
+                         f"got {min_group_size!r}")
+    return min_group_size
+
+
+def check_group_sizes(counts: Sequence[int] | np.ndarray, names: Sequence[Any], min_group_size: int, *, split: str,
+                      sensitive: str, dataset: str) -> None:
+    """Refuse a split in which a group has fewer than ``min_group_size`` images, naming each such group and its count.
+
+    ``counts[g]`` is the number of images of group ``g`` in the split, ``names[g]`` its name. Every
+    dataset of the kit refuses small groups through this one function (fairness metrics of a group
+    of a few images are undefined or noise).
+    """
+    small = [(names[g], int(c)) for g, c in enumerate(counts) if c < min_group_size]
+    if small:
+        listed = ", ".join(f"{n!r} ({c})" for n, c in small)
+        raise ValueError(
+            f"{dataset}: split {split!r} has {len(small)} group(s) of {sensitive!r} with fewer than "
+            f"min_group_size={min_group_size} images: {listed}. Fairness metrics need every group in every split; "
+            f"merge or drop these groups, change the split (fractions, seed, split column, sizes) or lower "
+            f"min_group_size"
         )
 
 
@@ -176,14 +271,18 @@ def decode_images(paths: Sequence[Path], size: int, *, crop: float = 1.0, worker
 
 # ----------------------------------------------------------------------------- dataset
 class FaceTensors(Dataset):
-    """A whole split held as tensors: images, target ``y`` and sensitive attribute ``z``.
+    """A whole split held as tensors: images, target ``y`` and sensitive group ids ``z``.
 
-    ``images`` is a ``uint8`` tensor ``[N, 3, H, W]``; ``y`` (the observed target label) and
-    ``z`` (the sensitive attribute) are ``int64`` tensors ``[N]`` of 0/1, and ``target`` and
-    ``sensitive`` are their attribute names. ``name`` is the dataset name (``"synth"``,
-    ``"celeba"``, ``"lfw"`` or user-chosen). ``attributes`` optionally maps every known binary
-    attribute to an ``int64 [N]`` tensor (for the synthetic set these are the true, noise-free
-    attributes).
+    ``images`` is a ``uint8`` tensor ``[N, 3, H, W]``; ``y`` (the observed target label) is an
+    ``int64`` tensor ``[N]`` of 0/1 and ``z`` an ``int64 [N]`` tensor of sensitive group ids
+    ``0..k-1`` (0/1 for a binary attribute; checked by `fapkit.metrics.group_ids`). ``target``
+    and ``sensitive`` are their attribute names (``"Male|Young"`` for an intersection).
+    ``group_names`` optionally names every group, ``group_names[g]`` for id ``g`` (then
+    ``k = len(group_names)`` and every id must be below it, and a group may be absent from the
+    split); None, the binary default, means the groups are ``{sensitive}=0`` and ``{sensitive}=1``.
+    ``name`` is the dataset name (``"synth"``, ``"celeba"``, ``"lfw"`` or user-chosen).
+    ``attributes`` optionally maps every known attribute to an ``int64 [N]`` tensor (for the
+    synthetic set these are the true, noise-free attributes).
 
     ``ds[i]`` returns ``(float32 image in [0, 1] of shape [3, H, W], y[i], z[i])``.
     """
@@ -198,6 +297,7 @@ class FaceTensors(Dataset):
         sensitive: str,
         name: str,
         attributes: Mapping[str, torch.Tensor] | None = None,
+        group_names: Sequence[Any] | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(
@@ -209,14 +309,33 @@ class FaceTensors(Dataset):
                 raise ValueError(f"{label} must have shape ({n},), got {tuple(t.shape)}")
         self.images = images
         self.y = y.to(torch.int64)
-        self.z = z.to(torch.int64)
-        for label, t in (("y", self.y), ("z", self.z)):
-            if n and not bool(((t == 0) | (t == 1)).all()):
-                raise ValueError(f"{label} must contain only 0/1 values")
+        if n and not bool(((self.y == 0) | (self.y == 1)).all()):
+            raise ValueError("y must contain only 0/1 values")
         self.target = target
-        self.sensitive = sensitive
         self.name = name
         self.attributes: dict[str, torch.Tensor] = dict(attributes or {})
+        self.set_groups(z, sensitive=sensitive, group_names=group_names)
+
+    def set_groups(self, z: torch.Tensor, *, sensitive: str, group_names: Sequence[Any] | None = None) -> "FaceTensors":
+        """Replace the sensitive groups (e.g. by an intersection of attributes); returns ``self``.
+
+        ``z`` must hold ids ``0..k-1`` (below ``len(group_names)`` when names are given).
+        """
+        if z.shape != (len(self),):
+            raise ValueError(f"z must have shape ({len(self)},), got {tuple(z.shape)}")
+        if group_names is not None:
+            group_names = list(group_names)
+            if not group_names:
+                raise ValueError("group_names must name at least one group (or be None)")
+        if len(self):
+            ids = group_ids(z, "z")
+            if group_names is not None and int(ids.max()) >= len(group_names):
+                raise ValueError(f"z holds group id {int(ids.max())}, but group_names names only {len(group_names)} "
+                                 f"group(s) {group_names}")
+        self.z = z.to(torch.int64)
+        self.sensitive = sensitive
+        self.group_names: list[Any] | None = group_names
+        return self
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -225,21 +344,58 @@ class FaceTensors(Dataset):
         return self.images[i].float().div_(255.0), self.y[i], self.z[i]
 
     def subset(self, n: int) -> "FaceTensors":
-        """The first ``n`` samples (a smaller split for quick runs on a real dataset)."""
+        """The first ``n`` samples (a smaller split for quick runs on a real dataset), groups and names kept."""
         keep = slice(0, n)
         return FaceTensors(self.images[keep], self.y[keep], self.z[keep], target=self.target,
                            sensitive=self.sensitive, name=self.name,
-                           attributes={k: v[keep] for k, v in self.attributes.items()})
+                           attributes={k: v[keep] for k, v in self.attributes.items()},
+                           group_names=self.group_names)
 
     @property
     def size(self) -> int:
         """Image side length in pixels."""
         return int(self.images.shape[-1])
 
+    @property
+    def n_groups(self) -> int:
+        """k, the number of sensitive groups: ``len(group_names)`` (absent groups included) when they are
+        named, else ``1 + max(z)``, at least 2."""
+        if self.group_names is not None:
+            return len(self.group_names)
+        return max(2, int(self.z.max()) + 1) if len(self) else 2
+
+    def names_of_groups(self) -> list[str]:
+        """A display name per group id: ``group_names`` as strings, else ``"{sensitive}={g}"``."""
+        if self.group_names is not None:
+            return [str(g) for g in self.group_names]
+        return [f"{self.sensitive}={g}" for g in range(self.n_groups)]
+
+    def group_counts(self) -> list[int]:
+        """Images per group id ``0..k-1`` in this split."""
+        return torch.bincount(self.z, minlength=self.n_groups).tolist() if len(self) else [0] * self.n_groups
+
+    def check_group_sizes(self, min_group_size: int, *, split: str) -> "FaceTensors":
+        """Refuse (a ValueError naming them and their counts) groups with fewer than ``min_group_size``
+        images in this split (`check_group_sizes`); returns ``self``."""
+        check_min_group_size(min_group_size)
+        check_group_sizes(self.group_counts(), self.names_of_groups(), min_group_size, split=split,
+                          sensitive=self.sensitive, dataset=self.name)
+        return self
+
     def label_rates(self) -> dict[str, float]:
-        """``P(y=1 | z=g)`` and ``P(z=1)`` of this split, for quick bias checks."""
-        out: dict[str, float] = {"p_z1": float(self.z.float().mean()) if len(self) else math.nan}
-        for g in (0, 1):
+        """Quick bias checks: ``P(y=1 | z=g)`` per group, and ``P(z=1)`` (binary) or ``P(z=g)`` per group (k > 2).
+
+        A binary split gives ``p_z1``, ``p_y1_given_z0`` and ``p_y1_given_z1``; with k > 2 groups
+        (or named groups other than two) the keys are ``p_z{g}`` and ``p_y1_given_z{g}`` for every ``g``.
+        """
+        k = self.n_groups
+        out: dict[str, float] = {}
+        if k == 2 and self.group_names is None:
+            out["p_z1"] = float(self.z.float().mean()) if len(self) else math.nan
+        else:
+            for g in range(k):
+                out[f"p_z{g}"] = float((self.z == g).float().mean()) if len(self) else math.nan
+        for g in range(k):
             sel = self.z == g
             out[f"p_y1_given_z{g}"] = float(self.y[sel].float().mean()) if bool(sel.any()) else math.nan
         return out

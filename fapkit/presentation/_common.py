@@ -46,7 +46,8 @@ def describe_ours(results: Sequence[Any]) -> str:
     archs = sorted({ARCH_TITLES.get(r.config.arch, r.config.arch) for r in results})
     alphas = sorted({r.config.alpha for r in results if depends_on_adversary(r.method)})
     inits = sorted({r.config.init for r in results})
-    text = (f"Ours: {data}, target {cfg.data.target}, sensitive {cfg.data.sensitive}, "
+    sensitive = cfg.data.sensitive if isinstance(cfg.data.sensitive, str) else " × ".join(cfg.data.sensitive)
+    text = (f"Ours: {data}, target {cfg.data.target}, sensitive {sensitive}, "
             f"{'/'.join(archs)}, preset {cfg.preset}, {seed_list(r.config.seed for r in results)}")
     if alphas:
         text += f", α={'/'.join(f'{a:g}' for a in alphas)}"

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from .. import paper, stats
-from ..registry import method_title
+from ..registry import NOT_IN_PAPER, method_title, pruning_baselines, row_title, spec_of
 from ._common import Metric, by_seed, metric_key, missing, seed_list, single_target
 
 __all__ = ["direction_summary", "direction_table", "direction_text"]
@@ -27,8 +27,11 @@ _INTERVAL_NOTE = ("paired over seeds, Student-t 95 % interval; a direction is ca
 
 
 def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | None = None,
-                      baselines: Sequence[str] = ("sgdp", "lmw")) -> pd.DataFrame:
+                      baselines: Sequence[str] | None = None) -> pd.DataFrame:
     """Does FAPrune make the pruned model fairer than each baseline (lower DEO / higher DI)?
+
+    ``baselines`` defaults to SGDP, LMW and every other pruning method among ``results``
+    (`fapkit.registry.pruning_baselines`: FairGRAPE, CEAG, marked †, whose ``paper_fairer`` is None).
 
     FAPrune's run of each seed is paired with the baseline's run of the same seed (and target);
     seeds that only one side ran, and seeds where the metric is undefined (DI of a model that
@@ -45,6 +48,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
       many are near-constant (`fapkit.metrics.is_near_constant`);
     * ``paper_fairer``: whether the paper's table 2 (DEO) or 3 (DI) has FAPrune fairer.
     """
+    baselines = tuple(baselines) if baselines is not None else _default_baselines(results)
     target = single_target(results, target)
     chosen = [r for r in results if r.config.data.target == target]
     by_method = by_seed(chosen, lambda r: r.method, lambda k: method_title(str(k)))
@@ -53,7 +57,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     m = metric_key(metric)
     rows = []
     for base in baselines:
-        title = method_title(base)
+        title = row_title(base)
         ours, other = by_method.get("faprune", {}), by_method.get(base, {})
         row: dict[str, Any] = {"target": target, "metric": metric, "baseline": title, "seeds": 0,
                                "verdict": None, "degenerate": 0, "near_constant": 0, "paper_fairer": None}
@@ -99,13 +103,15 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     df = pd.DataFrame(rows, columns=_DIRECTION_COLUMNS)
     df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)} ({metric})"
     df.attrs["note"] = (f"delta = ours − baseline, {_INTERVAL_NOTE}; fairer = lower DEO or higher DI; "
-                        "acc_delta = our accuracy − baseline's (same pairing).")
+                        "acc_delta = our accuracy − baseline's (same pairing)." + _marked(baselines))
     return df
 
 
 def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
-                    baselines: Sequence[str] = ("sgdp", "lmw")) -> pd.DataFrame:
-    """`direction_summary` for every (target, metric) group of runs, in one table."""
+                    baselines: Sequence[str] | None = None) -> pd.DataFrame:
+    """`direction_summary` for every (target, metric) group of runs, in one table (baselines as there)."""
+    if baselines is None:
+        baselines = _default_baselines([r for runs in groups.values() for r in runs])
     parts = [direction_summary(runs, metric=metric, target=target, baselines=baselines)  # type: ignore[arg-type]
              for (target, metric), runs in groups.items()]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_DIRECTION_COLUMNS)
@@ -114,8 +120,19 @@ def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
     df.attrs["note"] = (f"delta = ours − baseline over the seeds both ran ({_INTERVAL_NOTE}); low/high = the "
                         "interval; verdict: fairer = lower DEO or higher DI; acc_delta/acc_low/acc_high = the same "
                         "for accuracy; degenerate = degenerate runs among the paired ones; paper_fairer = the same "
-                        "comparison in the paper's table 2 (DEO) or 3 (DI).")
+                        "comparison in the paper's table 2 (DEO) or 3 (DI)." + _marked(baselines))
     return df
+
+
+def _default_baselines(results: Sequence[Any]) -> tuple[str, ...]:
+    """SGDP and LMW (the paper's), then the other pruning baselines that were run."""
+    ran = {r.method for r in results}
+    return tuple(m for m in pruning_baselines() if m in ("sgdp", "lmw") or m in ran)
+
+
+def _marked(methods: Sequence[str]) -> str:
+    """The note's explanation of "†" when some of `methods` are not in the paper's tables."""
+    return f" {NOT_IN_PAPER}." if any(not spec_of(m).paper for m in methods) else ""
 
 def _signed(value: float, digits: int) -> str:
     """+0.1100 / −0.1400 (a typographic minus, as in the paper's prose)."""

@@ -22,7 +22,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .. import paper
-from ..registry import method_names, method_title, spec_of
+from ..frontier import TOLERANCES, frontier_frame
+from ..registry import NOT_IN_PAPER, method_names, method_title, row_title, spec_of
 from ..stats import mean_std
 from ._common import Metric
 
@@ -175,7 +176,7 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
                                f"paper table {p.table} ({p.dataset}): {target}")
     present = [m for m in method_names() if any(r.method == m for r in results)] or list(method_names())
     handles = [Line2D([], [], marker="o", linestyle="", markersize=9, color=method_color(m),
-                      markeredgecolor="black", label=method_title(m)) for m in present]
+                      markeredgecolor="black", label=row_title(m)) for m in present]
     if any_degenerate:
         handles.append(Line2D([], [], marker="X", linestyle="", markersize=9, color="white",
                               markeredgecolor=_DEGENERATE_EDGE, markeredgewidth=1.6,
@@ -187,6 +188,8 @@ def figure1(results: Sequence[Any], *, metric: Metric = "DEO", with_paper: bool 
     fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=8, frameon=False)
     title = (f"Accuracy vs {metric}; circle area ∝ model size after pruning (1 − PR.); "
              f"ours: {_seeds_phrase(counts)}")
+    if any(not spec_of(m).paper for m in present):
+        title += f"\n{NOT_IN_PAPER}"
     if any_degenerate:
         title += ("\n⚠ hatched circles include degenerate runs (constant prediction in a sensitive group): "
                   "their DI/DEO are trivially fair")
@@ -323,25 +326,30 @@ _RATE_KEYS = (("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR
 def group_rates_figure(results: Any, *, path: str | Path | None = "figures/group_rates.png") -> Figure:
     """Per-group selection rate, TPR, FPR and accuracy of one run or a list of runs (one panel each).
 
-    DI is the ratio of the two selection-rate bars; DEO the sum of the TPR and FPR gaps.
+    One bar per sensitive group (all k of them, labelled by the run's ``group_names`` when it recorded
+    them, see `fapkit.presentation.run_views.result_group_labels`). DI is the ratio of the smallest
+    to the largest selection-rate bar; DEO the sum of the TPR and FPR gaps (max − min).
     """
+    from .run_views import result_group_labels
+
     runs = list(results) if isinstance(results, (list, tuple)) else [results]
-    fig = _new_figure(4.2 * len(runs), 3.6)
+    k = max(len(r.metrics["groups"]) for r in runs)
+    fig = _new_figure(max(4.2, 1.2 + 0.75 * k) * len(runs), 3.6)
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    palette = sns.color_palette("muted", 2)
+    palette = sns.color_palette("muted", k)
     for ax, r in zip(axes, runs):
-        groups = {int(k): v for k, v in r.metrics["groups"].items()}
-        sensitive = r.config.data.sensitive
-        width = 0.38
-        for g in (0, 1):
-            values = [float(groups[g][k]) for k, _ in _RATE_KEYS]
-            xs = [i + (g - 0.5) * width for i in range(len(_RATE_KEYS))]
-            ax.bar(xs, values, width=width, color=palette[g], label=f"{sensitive}={g} (n={int(groups[g]['count'])})")
+        groups = {int(key): v for key, v in r.metrics["groups"].items()}
+        labels = result_group_labels(r)
+        width = 0.76 / len(groups)
+        for g in sorted(groups):
+            values = [float(groups[g][key]) for key, _ in _RATE_KEYS]
+            xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(_RATE_KEYS))]
+            ax.bar(xs, values, width=width, color=palette[g], label=f"{labels[g]} (n={int(groups[g]['count'])})")
         ax.set_xticks(range(len(_RATE_KEYS)), [name for _, name in _RATE_KEYS], fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{method_title(r.method)}\nDI {r.di:.3f} · DEO {r.deo:.3f} · acc {r.acc:.3f}",
                      fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7 if len(groups) <= 4 else 6, loc="upper right", ncol=1 if len(groups) <= 4 else 2)
         _style(ax)
     return _save(fig, path)
 
@@ -398,20 +406,26 @@ def metrics_bars(result: Any, *, path: str | Path | None = None, reference: Any 
 
 
 
-def sample_grid(dataset: Any, *, target: str, sensitive: str, per_cell: int = 8, seed: int = 0,
+def sample_grid(dataset: Any, *, target: str, sensitive: Any, per_cell: int = 8, seed: int = 0,
                 path: str | Path | None = "figures/samples.png") -> Figure:
-    """Example images for each (sensitive group, target label) cell: four rows of `per_cell` images.
+    """Example images for each (sensitive group, target label) cell: 2k rows of `per_cell` images for k groups.
 
-    `dataset` has ``images`` (uint8, N×3×H×W), ``y`` and ``z`` tensors (e.g. `fapkit.data.load`).
-    The row titles give each cell's size, so the correlation between target and group is visible.
+    `dataset` has ``images`` (uint8, N×3×H×W), ``y`` and ``z`` tensors (e.g. `fapkit.data.load`);
+    its ``group_names``, when it has them, label the rows, and `sensitive` (a list/tuple for an
+    intersection) otherwise. The row titles give each cell's size, so the correlation between
+    target and group is visible.
     """
     import torch
 
+    from .run_views import dataset_group_labels
+
     gen = torch.Generator().manual_seed(seed)
     y, z = dataset.y.reshape(-1), dataset.z.reshape(-1)
-    fig = _new_figure(1.1 * per_cell + 1.6, 4.9)
-    axes = fig.subplots(4, per_cell, squeeze=False)
-    for row, (g, label) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+    labels = dataset_group_labels(dataset, sensitive)
+    cells = [(g, label) for g in range(len(labels)) for label in (0, 1)]
+    fig = _new_figure(1.1 * per_cell + 1.6, 1.1 * len(cells) + 0.5)
+    axes = fig.subplots(len(cells), per_cell, squeeze=False)
+    for row, (g, label) in enumerate(cells):
         idx = torch.nonzero((z == g) & (y == label)).reshape(-1)
         pick = idx[torch.randperm(len(idx), generator=gen)[:per_cell]]
         for col in range(per_cell):
@@ -422,7 +436,54 @@ def sample_grid(dataset: Any, *, target: str, sensitive: str, per_cell: int = 8,
                 spine.set_visible(False)
             if col < len(pick):
                 ax.imshow(dataset.images[int(pick[col])].permute(1, 2, 0).numpy(), interpolation="nearest")
-        axes[row][0].set_ylabel(f"{sensitive}={g}\n{target}={label}\n(n={len(idx)})", fontsize=8, rotation=0,
-                                ha="right", va="center")
-    fig.suptitle(f"Samples per cell: sensitive {sensitive} × target {target}", fontsize=11)
+        axes[row][0].set_ylabel(f"{labels[g].replace('|', chr(10))}\n{target}={label}\n(n={len(idx)})", fontsize=8,
+                                rotation=0, ha="right", va="center")
+    shown = sensitive if isinstance(sensitive, str) else "|".join(map(str, sensitive))
+    fig.suptitle(f"Samples per cell: sensitive {shown} × target {target}", fontsize=11)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- trade-off frontier
+
+
+def frontier_figure(results: Sequence[Any], *, metric: Metric, dense: str = "normal",
+                    path: str | Path | None = "figures/frontier.png") -> Figure:
+    """Accuracy against `metric`: per-seed points (faint), means ± std, each method's front joined by a line.
+
+    (`fapkit.frontier`). Knob values label the mean points; dotted vertical lines mark the dense model's mean test
+    accuracy minus 1 and 3 points (the tolerances of `fapkit.frontier.matched_accuracy`).
+    """
+    df = frontier_frame(results, metric=metric)
+    fig = _new_figure(7.0, 5.0)
+    ax = fig.subplots()
+    m = metric.lower()
+    for method, part in df.groupby("method", sort=False):
+        color = method_color(method)
+        runs = [r for r in results if r.method == method]
+        ax.scatter([float(r.acc) for r in runs], [float(r.metrics[m]) for r in runs], s=12, color=color, alpha=0.3,
+                   linewidth=0)
+        ax.errorbar(part["acc"], part[metric], xerr=part["acc std"].fillna(0.0), yerr=part[f"{metric} std"].fillna(0.0),
+                    fmt="o", color=color, ecolor=color, elinewidth=1, capsize=2, markeredgecolor="black",
+                    markersize=7, label=row_title(method))
+        front = part[part["pareto"]].sort_values("acc")
+        if len(front) > 1:
+            ax.plot(front["acc"], front[metric], color=color, linewidth=1.5)
+        for _, row in part.iterrows():
+            if not math.isnan(row["value"]):
+                symbol = "λ" if row["knob"] == "lam" else "ε" if row["knob"] == "epsilon" else row["knob"]
+                ax.annotate(f"{symbol}={row['value']:g}", (row["acc"], row[metric]), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7, color=color)
+    dense_acc = df.loc[df["method"] == dense, "acc"]
+    if len(dense_acc):
+        for tol in TOLERANCES:
+            ax.axvline(float(dense_acc.iloc[0]) - tol, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("accuracy ↑")
+    ax.set_ylabel(f"{metric} {'↓' if metric == 'DEO' else '↑'}")
+    if metric == "DI":
+        ax.invert_yaxis()  # bottom right stays accurate and fair
+    seeds = sorted({int(s) for s in df["seeds"]}) if len(df) else [0]
+    ax.set_title(f"Trade-off frontier: accuracy vs {metric}; means ± std over {seeds[-1]} seeds, faint: single "
+                 f"seeds;\nlines: each method's Pareto front; dotted: dense accuracy − 1 and − 3 points", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    _style(ax)
     return _save(fig, path)

@@ -18,7 +18,8 @@ from .. import paper, stats
 from ..registry import method_names, method_title, spec_of
 from ._common import describe_ours, nominal_ratio
 
-__all__ = ["metrics_table", "split_rates", "group_confusion", "layer_table", "history_frame", "adversary_table"]
+__all__ = ["metrics_table", "split_rates", "group_confusion", "group_labels", "result_group_labels", "layer_table",
+           "history_frame", "adversary_table"]
 
 
 def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
@@ -63,35 +64,82 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
     return df
 
 
-def split_rates(splits: dict[str, Any], *, target: str, sensitive: str) -> pd.DataFrame:
+def _sensitive_name(sensitive: Any) -> str:
+    """``"Male"``, or ``"Male|Young"`` for an intersection given as a list/tuple."""
+    return sensitive if isinstance(sensitive, str) else "|".join(map(str, sensitive))
+
+
+def group_labels(sensitive: Any, k: int, names: Sequence[Any] | None = None) -> list[str]:
+    """A display label per group id ``0..k-1``: ``"Male=0"`` without names; with names, each name, prefixed
+    ``"{sensitive}="`` when it is a bare value (``"gender=Female"``; ``"Male=0|Young=1"`` stays)."""
+    label = _sensitive_name(sensitive)
+    if names is None:
+        return [f"{label}={g}" for g in range(k)]
+    return [str(n) if "=" in str(n) else f"{label}={n}" for n in list(names)[:k]] + \
+        [f"{label}={g}" for g in range(len(names), k)]
+
+
+def _dataset_groups(ds: Any) -> tuple[int, list[Any] | None]:
+    """(k, group names or None) of a dataset: its ``group_names`` when it has them, else 1 + max(z), at least 2."""
+    names = getattr(ds, "group_names", None)
+    if names is not None:
+        return len(names), list(names)
+    z = ds.z.reshape(-1)
+    return (max(2, int(z.max()) + 1) if len(z) else 2), None
+
+
+def dataset_group_labels(ds: Any, sensitive: Any) -> list[str]:
+    """`group_labels` of a dataset's groups (its ``group_names`` when it has them)."""
+    k, names = _dataset_groups(ds)
+    return group_labels(sensitive, k, names)
+
+
+def split_rates(splits: dict[str, Any], *, target: str, sensitive: Any) -> pd.DataFrame:
     """How a dataset's bias is built: per split, group sizes and P(target=1 | sensitive=g).
 
-    `splits` maps a split name to a dataset with `y` and `z` tensors (e.g. `fapkit.data.load`).
-    The gap between the two groups' positive rates is the shortcut a normally trained model learns.
+    `splits` maps a split name to a dataset with `y` and `z` tensors (e.g. `fapkit.data.load`);
+    `sensitive` is the attribute's name (a list/tuple for an intersection). Every group ``0..k-1``
+    gets its two columns, labelled by the datasets' ``group_names`` when they have them. The gap
+    between the groups' positive rates is the shortcut a normally trained model learns: for two
+    groups ``P(y=1|z=1) − P(y=1|z=0)``, for more the largest minus the smallest.
     """
     rows = []
+    layout = [_dataset_groups(ds) for ds in splits.values()]
+    k = max((kk for kk, _ in layout), default=2)
+    names = next((nn for _, nn in layout if nn is not None), None)
+    labels = group_labels(sensitive, k, names)
     for name, ds in splits.items():
         y, z = ds.y.reshape(-1).float(), ds.z.reshape(-1)
         row: dict[str, Any] = {"split": name, "n": int(len(y))}
-        for g in (0, 1):
+        rates = []
+        for g, label in enumerate(labels):
             in_g = z == g
-            row[f"n {sensitive}={g}"] = int(in_g.sum())
-            row[f"P({target}=1 | {sensitive}={g})"] = float(y[in_g].mean()) if in_g.any() else math.nan
+            row[f"n {label}"] = int(in_g.sum())
+            row[f"P({target}=1 | {label})"] = float(y[in_g].mean()) if in_g.any() else math.nan
+            rates.append(row[f"P({target}=1 | {label})"])
         row[f"P({target}=1)"] = float(y.mean())
-        row["gap"] = row[f"P({target}=1 | {sensitive}=1)"] - row[f"P({target}=1 | {sensitive}=0)"]
-        row["DI of the labels"] = _ratio_min_max(row[f"P({target}=1 | {sensitive}=0)"],
-                                                 row[f"P({target}=1 | {sensitive}=1)"])
+        present = [r for r in rates if not math.isnan(r)]
+        if k == 2:
+            row["gap"] = rates[1] - rates[0]
+        else:
+            row["gap"] = max(present) - min(present) if present else math.nan
+        row["DI of the labels"] = _ratio_min_max(*rates)
         rows.append(row)
     df = pd.DataFrame(rows).set_index("split")
-    df.attrs["title"] = f"Label rates per group: target {target}, sensitive {sensitive}"
-    df.attrs["note"] = ("gap = P(y=1|z=1) − P(y=1|z=0); 'DI of the labels' is the DI a classifier that copied "
-                        "the labels would get.")
+    df.attrs["title"] = f"Label rates per group: target {target}, sensitive {_sensitive_name(sensitive)}"
+    gap = "gap = P(y=1|z=1) − P(y=1|z=0)" if k == 2 else f"gap = max − min of P(y=1|z=g) over the {k} groups"
+    df.attrs["note"] = (f"{gap}; 'DI of the labels' is the DI a classifier that copied the labels would get "
+                        "(min/max over the groups present).")
     return df
 
 
-def _ratio_min_max(a: float, b: float) -> float:
-    hi = max(a, b)
-    return min(a, b) / hi if hi > 0 else math.nan
+def _ratio_min_max(*values: float) -> float:
+    """min/max of the values that are not nan (nan with fewer than two of them, or a max of 0)."""
+    present = [v for v in values if not math.isnan(v)]
+    if len(present) < 2:
+        return math.nan
+    hi = max(present)
+    return min(present) / hi if hi > 0 else math.nan
 
 
 def _groups(result: Any) -> dict[int, dict[str, Any]]:
@@ -99,9 +147,19 @@ def _groups(result: Any) -> dict[int, dict[str, Any]]:
     return {int(k): v for k, v in result.metrics["groups"].items()}
 
 
+def result_group_labels(result: Any) -> list[str]:
+    """The display label of each group of a run, in id order: its ``metrics["group_names"]`` when the run
+    recorded them (`group_labels`), else ``"{sensitive}={g}"``."""
+    groups = _groups(result)
+    k = max(groups) + 1 if groups else 2
+    return group_labels(result.config.data.sensitive, k, result.metrics.get("group_names"))
+
+
 def group_confusion(result: Any) -> pd.DataFrame:
-    """Per-group confusion counts and rates of one run (z=0 and z=1 rows)."""
-    sensitive = result.config.data.sensitive
+    """Per-group confusion counts and rates of one run: one row per sensitive group (z=0 and z=1 for a
+    binary attribute; all k groups, by name when the run recorded ``group_names``)."""
+    sensitive = _sensitive_name(result.config.data.sensitive)
+    labels = result_group_labels(result)
     rows, index = [], []
     for g, s in sorted(_groups(result).items()):
         n_pos, n_neg = int(s["n_pos"]), int(s["n_neg"])
@@ -110,11 +168,12 @@ def group_confusion(result: Any) -> pd.DataFrame:
         rows.append({"count": int(s["count"]), "TP": tp, "FN": n_pos - tp, "FP": fp, "TN": n_neg - fp,
                      "selection rate": s["selection_rate"], "TPR": s["tpr"], "FPR": s["fpr"],
                      "accuracy": s["accuracy"]})
-        index.append(f"{sensitive}={g}")
+        index.append(labels[g])
     df = pd.DataFrame(rows, index=pd.Index(index, name="group"))
     df.attrs["title"] = f"Per-group confusion, {method_title(result.method)}"
+    deo = "|ΔTPR| + |ΔFPR|" if len(rows) <= 2 else f"(max − min TPR) + (max − min FPR) over the {len(rows)} groups"
     df.attrs["note"] = (f"Test split; target {result.config.data.target}, sensitive {sensitive}. "
-                        "DI = min/max of the selection rates; DEO = |ΔTPR| + |ΔFPR|.")
+                        f"DI = min/max of the selection rates; DEO = {deo}.")
     return df
 
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Hashable, Iterable, Sequence
 import pandas as pd
 
 from .. import paper, stats
-from ..registry import method_names, method_title, paper_methods, spec_of
+from ..registry import NOT_IN_PAPER, method_names, method_title, paper_methods, row_title, spec_of
 from ._common import (
     ARCH_TITLES,
     Metric,
@@ -41,7 +41,8 @@ from ._common import (
     single_target,
 )
 
-__all__ = ["results_frame", "baseline_table", "ratio_table", "arch_table", "random_init_table"]
+__all__ = ["results_frame", "baseline_table", "fairgrape_table", "method_table", "accuracy_change_table", "ratio_table",
+           "arch_table", "random_init_table"]
 
 
 def results_frame(results: Iterable[Any]) -> pd.DataFrame:
@@ -167,9 +168,82 @@ def baseline_table(results: Sequence[Any], *, metric: Metric, target: str | None
     panel = paper.panel(table, target=target, metric=metric)
     rank = {m: i for i, m in enumerate(method_names())}
     df = _beside_paper(chosen, panel, metric, lambda r: r.method, lambda p: p.method,
-                       lambda k: method_title(str(k)), lambda k: (rank.get(str(k), len(rank)), str(k)),
+                       lambda k: row_title(str(k)), lambda k: (rank.get(str(k), len(rank)), str(k)),
                        required=paper_methods())  # all eight rows, even for a target the paper lacks
-    return _finish(df, f"Table {table} ({metric}), target {target}", chosen, panel, table, target, metric)
+    df = _finish(df, f"Table {table} ({metric}), target {target}", chosen, panel, table, target, metric)
+    if any(not spec_of(r.method).paper for r in chosen):
+        df.attrs["note"] += f" {NOT_IN_PAPER}."
+    return df
+
+
+#: The rows of the paper's table 1 (FAPrune against FairGRAPE), in its order.
+TABLE1_METHODS = ("normal", "fairgrape", "faprune")
+
+
+def fairgrape_table(results: Sequence[Any], *, metric: Metric, target: str | None = None) -> pd.DataFrame:
+    """Table 1: Normal training, FairGRAPE and FAPrune at the run's ratio, ours beside the paper's.
+
+    DEO comes from the runs at α = 0 and DI from those at α = 1, as in tables 2–3 (pass each table
+    its runs); every row appears, run or not. The paired FAPrune-vs-FairGRAPE interval over seeds is
+    `fapkit.presentation.direction.direction_summary` with ``baselines=["fairgrape"]``.
+    """
+    target = single_target(results, target)
+    chosen = [r for r in results if r.config.data.target == target and r.method in TABLE1_METHODS]
+    panel = paper.panel("1", metric=metric)
+    df = _beside_paper(chosen, panel, metric, lambda r: r.method, lambda p: p.method,
+                       lambda k: method_title(str(k)), lambda k: TABLE1_METHODS.index(str(k)),
+                       required=TABLE1_METHODS)
+    return _finish(df, f"Table 1 ({metric}): FAPrune vs FairGRAPE, target {target}", chosen, panel, "1", target, metric)
+
+
+def method_table(results: Sequence[Any], *, metric: Metric, title: str) -> pd.DataFrame:
+    """One row per method run (mean ± std over seeds), for an experiment the paper does not have.
+
+    The columns of tables 2–3 without the paper's side, e.g. a sensitive attribute with k groups.
+    """
+    rank = {m: i for i, m in enumerate(method_names())}
+    df = _beside_paper(results, None, metric, lambda r: r.method, lambda p: p.method, lambda k: row_title(str(k)),
+                       lambda k: (rank.get(str(k), len(rank)), str(k)))
+    df = df.drop(columns=[c for c in df.columns if c.startswith("paper")])
+    df.attrs["title"] = title
+    df.attrs["note"] = " ".join(part for part in [
+        describe_ours(results), _describe_seeds(df, metric), "The paper has no such experiment.",
+        "DI: higher is fairer; DEO: lower is fairer."] if part)
+    return df
+
+
+def accuracy_change_table(results: Sequence[Any]) -> pd.DataFrame:
+    """Each pruned method's group accuracies against its dense parent, mean ± std over seeds (test split).
+
+    Columns: ``Δacc g`` per group (pruned − dense accuracy of group g), ``Δacc std`` (the spread of
+    those changes over groups, FairGRAPE's disparity measure) and ``max excess gap`` (max_g ψ_g,
+    the largest extra loss of a group beyond the model's; CEAG bounds it by ε), with their stds.
+    Dense methods have no parent to compare with and are left out.
+    """
+    rank = {m: i for i, m in enumerate(method_names())}
+    chosen = [r for r in results if "acc_change_std" in r.metrics]
+    rows, index = [], []
+    for method in sorted({r.method for r in chosen}, key=lambda m: (rank.get(m, len(rank)), m)):
+        runs = [r for r in chosen if r.method == method]
+        row: dict[str, Any] = {"seeds": len(runs)}
+        groups = sorted({int(g) for r in runs for g in r.metrics["group_acc_change"]})
+        for g in groups:
+            values = [float(r.metrics["group_acc_change"].get(g, r.metrics["group_acc_change"].get(str(g), math.nan)))
+                      for r in runs]
+            row[f"Δacc {g}"], row[f"Δacc {g} std"], _ = stats.mean_std(values)
+        for key, name in (("acc_change_std", "Δacc std"), ("max_excess_gap", "max excess gap")):
+            row[name], row[f"{name} std"], _ = stats.mean_std(float(r.metrics[key]) for r in runs)
+        rows.append(row)
+        index.append(row_title(method))
+    df = pd.DataFrame(rows, index=pd.Index(index, name="row"))
+    df.attrs["title"] = "Group accuracy against the dense parent (test split)"
+    df.attrs["note"] = (describe_ours(chosen) + " Δacc g = pruned − dense accuracy of group g; Δacc std = their "
+                        "standard deviation over groups (FairGRAPE's measure, lower: groups lose alike); max excess "
+                        "gap = max over groups of (dense − pruned accuracy of the group) − (dense − pruned accuracy), "
+                        "CEAG's constraint (≤ ε when met). Mean ± std over seeds.")
+    if any(not spec_of(m).paper for m in {r.method for r in chosen}):
+        df.attrs["note"] += f" {NOT_IN_PAPER}."
+    return df
 
 
 def _pct(ratio: float) -> str:

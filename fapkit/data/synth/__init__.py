@@ -10,8 +10,9 @@ at CelebA's published rates.
 The package has one module per concept:
 
 - `~fapkit.data.synth.attributes`: the attribute model, i.e. the joint distribution of
-  the CelebA-like attributes (`ATTRIBUTE_RATES`, `P_MALE`), its marginal,
-  conditional and per-split sampling rates, and `sample_attributes`;
+  the CelebA-like binary attributes (`ATTRIBUTE_RATES`, `P_MALE`), its marginal,
+  conditional and per-split sampling rates, and `sample_attributes`; and the multi-valued
+  ``Age_Group`` (`AGE_GROUPS`, `sample_age_group`), usable as a k-group sensitive attribute;
 - `~fapkit.data.synth.render`: style sampling (attributes to continuous render
   parameters) and the image renderer `render_faces`, with the visual cue of every
   attribute;
@@ -20,19 +21,27 @@ The package has one module per concept:
 """
 
 from .attributes import (
+    AGE_GROUP_RATES,
+    AGE_GROUPS,
     ATTRIBUTE_RATES,
+    BINARY_ATTRIBUTES,
+    MULTI_VALUED,
     P_MALE,
     SYNTH_ATTRIBUTES,
     conditional_rates,
+    levels,
     marginal_rate,
+    sample_age_group,
     sample_attributes,
+    sampling_pair,
     sampling_rates,
 )
-from .dataset import DEFAULT_N, GENERATOR_VERSION, SynthConfig, SynthFaces, generate
-from .render import CHUNK, render_faces, sample_style
+from .dataset import DEFAULT_N, GENERATOR_VERSION, STREAM_VERSION, SynthConfig, SynthFaces, generate, groups_of
+from .render import CHUNK, render_faces, sample_age_style, sample_style
 
 __all__ = [
-    "ATTRIBUTE_RATES", "CHUNK", "DEFAULT_N", "GENERATOR_VERSION", "P_MALE", "SYNTH_ATTRIBUTES",
-    "SynthConfig", "SynthFaces", "conditional_rates", "generate", "marginal_rate", "render_faces",
-    "sample_attributes", "sample_style", "sampling_rates",
+    "AGE_GROUPS", "AGE_GROUP_RATES", "ATTRIBUTE_RATES", "BINARY_ATTRIBUTES", "CHUNK", "DEFAULT_N", "GENERATOR_VERSION",
+    "MULTI_VALUED", "P_MALE", "STREAM_VERSION", "SYNTH_ATTRIBUTES", "SynthConfig", "SynthFaces", "conditional_rates",
+    "generate", "groups_of", "levels", "marginal_rate", "render_faces", "sample_age_group", "sample_age_style",
+    "sample_attributes", "sample_style", "sampling_pair", "sampling_rates",
 ]

@@ -22,6 +22,16 @@ Sampling model (all rates in `ATTRIBUTE_RATES`):
 
 `sampling_rates` gives the ``q_z`` of steps 1-2 for a split, `sample_attributes`
 draws steps 1-3.
+
+One attribute is multi-valued: ``Age_Group`` (`AGE_GROUPS`: 0-19, 20-39, 40-59, 60+, coded
+0..3), drawn after all the binary ones from ``P(Age_Group | Young)`` (`AGE_GROUP_RATES`) with a
+random stream of its own (`sample_age_group`), so the binary attributes keep the values they had
+before it existed. Every level is possible whatever Young says (CelebA's Young is a subjective
+label), so every intersection with it has members. It may be sensitive (k = 4 groups) or part of
+an intersection, never the target. When the sensitive setting names no binary attribute (e.g.
+``sensitive="Age_Group"``), steps 1-3 run with ``Male`` as the sampled sensitive attribute
+(``Young`` when the target is Male), see `sampling_pair`; a ``correlation`` needs a binary
+sensitive attribute to act on.
 """
 
 from __future__ import annotations
@@ -52,11 +62,52 @@ ATTRIBUTE_RATES: dict[str, tuple[float, float]] = {
     "Bangs": (0.22, 0.06),  # approximate
 }
 
-SYNTH_ATTRIBUTES: tuple[str, ...] = ("Male",) + tuple(ATTRIBUTE_RATES)
+#: The binary attributes, in the order they are drawn.
+BINARY_ATTRIBUTES: tuple[str, ...] = ("Male",) + tuple(ATTRIBUTE_RATES)
+
+#: The levels of ``Age_Group`` (codes 0..3), in years.
+AGE_GROUPS: tuple[str, ...] = ("0-19", "20-39", "40-59", "60+")
+
+#: ``P(Age_Group = level | Young = 0)`` and ``P(Age_Group = level | Young = 1)``: the young are
+#: mostly under 40, the others mostly over; a few percent either way. Marginals at CelebA's
+#: P(Young) ≈ 0.77: about 0.27, 0.43, 0.20, 0.10.
+AGE_GROUP_RATES: dict[int, tuple[float, ...]] = {0: (0.02, 0.13, 0.47, 0.38), 1: (0.34, 0.52, 0.12, 0.02)}
+
+#: The multi-valued attributes and the names of their levels (code = index).
+MULTI_VALUED: dict[str, tuple[str, ...]] = {"Age_Group": AGE_GROUPS}
+
+SYNTH_ATTRIBUTES: tuple[str, ...] = BINARY_ATTRIBUTES + tuple(MULTI_VALUED)
+
+
+def levels(name: str) -> tuple[int, ...]:
+    """The codes an attribute takes: ``(0, 1)`` for a binary one, ``0..k-1`` for a multi-valued one."""
+    return tuple(range(len(MULTI_VALUED[name]))) if name in MULTI_VALUED else (0, 1)
+
+
+def sampling_pair(target: str, sensitive: tuple[str, ...]) -> tuple[str, str]:
+    """(target, binary sensitive attribute) that steps 1-3 sample with.
+
+    The first binary attribute of ``sensitive`` (so an intersection's ``correlation`` acts on it),
+    else ``Male`` (``Young`` when the target is Male).
+    """
+    binary = [name for name in sensitive if name not in MULTI_VALUED]
+    if binary:
+        return target, binary[0]
+    return target, ("Young" if target == "Male" else "Male")
+
+
+def sample_age_group(young: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw ``Age_Group`` codes (0..3) from `AGE_GROUP_RATES` given Young, with one uniform per face from ``rng``."""
+    cum = np.cumsum(np.array([AGE_GROUP_RATES[0], AGE_GROUP_RATES[1]]), axis=1)[np.asarray(young, dtype=np.int64)]
+    u = rng.random(len(young))
+    return np.minimum((u[:, None] >= cum[:, :-1]).sum(axis=1), len(AGE_GROUPS) - 1).astype(np.int64)
 
 
 def _rates(name: str) -> tuple[float, float]:
     """(P(name=1 | Male=0), P(name=1 | Male=1)); Male is trivially (0, 1)."""
+    if name in MULTI_VALUED:
+        raise ValueError(f"{name} has {len(MULTI_VALUED[name])} levels {list(MULTI_VALUED[name])}; these rates are "
+                         f"those of the binary attributes {list(BINARY_ATTRIBUTES)}")
     return (0.0, 1.0) if name == "Male" else ATTRIBUTE_RATES[name]
 
 
@@ -103,7 +154,8 @@ def sample_attributes(
     sensitive: str,
     q: tuple[float, float],
 ) -> dict[str, np.ndarray]:
-    """Draw all `SYNTH_ATTRIBUTES` for ``n`` faces (see the module docstring)."""
+    """Draw all `BINARY_ATTRIBUTES` for ``n`` faces (steps 1-3 of the module docstring; ``target`` and
+    ``sensitive`` are binary); ``Age_Group`` is `sample_age_group`'s."""
     z = (rng.random(n) < marginal_rate(sensitive)).astype(np.int64)
     y = (rng.random(n) < np.where(z == 1, q[1], q[0])).astype(np.int64)
     attrs: dict[str, np.ndarray] = {sensitive: z, target: y}
@@ -119,4 +171,4 @@ def sample_attributes(
         if name not in attrs:
             r0, r1 = ATTRIBUTE_RATES[name]
             attrs[name] = (draw < np.where(male == 1, r1, r0)).astype(np.int64)
-    return {k: attrs[k] for k in SYNTH_ATTRIBUTES}
+    return {k: attrs[k] for k in BINARY_ATTRIBUTES}

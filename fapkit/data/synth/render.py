@@ -22,6 +22,10 @@ Visual cues (canonical face frame: face height 2 units, eyes near v=-0.08, mouth
 - **Eyeglasses**: dark round frames and a bridge around the eyes.
 - **Heavy_Makeup**: saturated lipstick, eye shadow and stronger blush.
 - **Bangs**: a fringe of hair low across the forehead.
+- **Age_Group** (multi-valued, codes 0..3; `sample_age_style`): crow's feet, as many short dark
+  lines fanning out from the outer corner of each eye as the code (none for 0-19, three for 60+).
+  A small, local cue: a face of code 0, and every pixel away from the eye corners, renders exactly
+  as before the attribute existed (generator version 6).
 
 Nuisance variation: face position, scale and roll, a small yaw (feature shift), skin tone,
 background colour/gradient, clothing colour, lighting level/direction/colour cast and
@@ -122,6 +126,15 @@ def sample_style(a: Mapping[str, np.ndarray], rng: np.random.Generator) -> dict[
     s["iris"] = rng.uniform(0.05, 0.35, (n, 1)) * np.array([0.8, 0.7, 0.6])
     s["cast"] = 1.0 + rng.normal(0, 0.04, (n, 3))
     return {k: np.asarray(v, np.float32) for k, v in s.items()}
+
+
+def sample_age_style(age_group: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Render parameters of the Age_Group cue: ``crow`` (lines per eye corner = the code) and their thickness.
+
+    Drawn from a stream of its own (not `sample_style`'s), so every other parameter keeps its value.
+    """
+    n = len(age_group)
+    return {"crow": np.asarray(age_group, np.float32), "crow_t": rng.uniform(0.018, 0.026, n).astype(np.float32)}
 
 
 # ============================================================================ rendering
@@ -256,6 +269,18 @@ def _render_chunk(st: Mapping[str, np.ndarray], size: int, noise: np.ndarray) ->
     fold.mul_(_soft(vc - 0.22, ip)).mul_(_soft(0.55 - vc, ip))
     bag = _soft(_band(vc - ey - 0.11 - 0.5 * (au - 0.29).square(), 0.01), ip).mul_(_soft(0.1 - (au - 0.29).abs(), ip))
     dark.add_(wr.add_(fold).add_(bag).mul_(0.32 * age))
+
+    # age group: crow's feet, `crow` short lines fanning out from each outer eye corner (absent from older styles)
+    if "crow" in st:
+        crow, crow_t = _p(st, "crow"), _p(st, "crow_t")
+        du = au - (0.29 + 0.12 * es + 0.03)
+        dv = vc - ey
+        for j, angle in enumerate((0.0, 0.5, -0.5)):  # v grows downwards: +0.5 fans down and out
+            ca, sa = math.cos(angle), math.sin(angle)
+            along = du * ca + dv * sa
+            line = _soft(_band(dv * ca - du * sa, crow_t), ip).mul_(_soft(along.clone(), ip))
+            line.mul_(_soft(0.13 - along, ip)).mul_(face_a).mul_((crow > j).float())
+            dark.add_(line.mul_(0.5))
 
     face.mul_((1.0 - dark.clamp_(max=0.8)).unsqueeze(1))
 
