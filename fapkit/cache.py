@@ -26,7 +26,8 @@ from .registry import COMMON_FIELDS, parent_of, spec_of
 RECORD, MODEL = "record.json", "model.pt"
 #: The metrics a record keeps at its top level (the test split's); `from_record` reads them back.
 _METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "degenerate", "near_constant",
-            "group_acc_change", "acc_change_std", "max_excess_gap")  # the last three: pruned stages only
+            "group_acc_change", "acc_change_std", "max_excess_gap",  # these three: pruned stages only
+            "group_names")  # named groups only (an intersection, a k-valued attribute)
 
 
 @dataclass

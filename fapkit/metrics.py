@@ -94,8 +94,8 @@ DEGENERATE_TOLERANCE = 0.01
 NEAR_CONSTANT_TOLERANCE = 0.05
 
 
-def binary_array(a: ArrayLike, name: str) -> np.ndarray:
-    """Return ``a`` as a 1-D int64 numpy array of 0/1; raise ``ValueError`` otherwise."""
+def _one_dimensional(a: ArrayLike, name: str) -> np.ndarray:
+    """``a`` (array, list or tensor of any device and dtype) as a non-empty 1-D numpy array, or a ValueError."""
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu()
         if a.dtype == torch.bfloat16:  # numpy has no bfloat16
@@ -108,6 +108,12 @@ def binary_array(a: ArrayLike, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be 1-D (or of shape [N, 1]); got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty; at least one sample is needed")
+    return arr
+
+
+def binary_array(a: ArrayLike, name: str) -> np.ndarray:
+    """Return ``a`` as a 1-D int64 numpy array of 0/1; raise ``ValueError`` otherwise."""
+    arr = _one_dimensional(a, name)
     if arr.dtype == np.bool_:
         return arr.astype(np.int64)
     if arr.dtype.kind in "iuf":
@@ -156,18 +162,7 @@ def group_ids(a: ArrayLike, name: str = "z", *, groups: int | None = None) -> np
     _check_groups(groups)
     if groups == 2:
         return binary_array(a, name)
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu()
-        if a.dtype == torch.bfloat16:  # numpy has no bfloat16
-            a = a.to(torch.float32)
-        a = a.numpy()
-    arr = np.asarray(a)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (or of shape [N, 1]); got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty; at least one sample is needed")
+    arr = _one_dimensional(a, name)
     if arr.dtype == np.bool_:
         return arr.astype(np.int64)
     limit = math.inf if groups is None else groups

@@ -27,3 +27,15 @@ def test_bench_steps_and_figure(tmp_path: Path) -> None:
            "data": {"probe_acc_z": 0.9, "probe_acc_y": 0.8, "synth_10k_64px_seconds": 2.0}}
     _figure(out, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_bench_fairgrape_times_the_greedy_against_the_importance_pass(tmp_path: Path) -> None:
+    from fapkit.bench.fairgrape import bench_fairgrape
+
+    out = bench_fairgrape(images=8, batch=4, size=16, arch="small_cnn")
+    assert out["images"] == 8 and out["weights"] > 0
+    assert out["greedy_over_importance"] == out["greedy_seconds"] / out["importance_seconds"]
+    steps = {"faprune_over_sgdp": 1.0}
+    _figure({"masking": {"masked_over_dense": 1.1, "threads": 2}, "steps": steps, "fairgrape": out,
+             "data": {"probe_acc_z": 0.9, "probe_acc_y": 0.8, "synth_10k_64px_seconds": 2.0}}, tmp_path / "b.png")
+    assert (tmp_path / "b.png").stat().st_size > 10_000

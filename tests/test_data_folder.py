@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from pathlib import Path
@@ -463,3 +464,44 @@ def test_load_entry_point(folder_root: Path, utk_root: Path, ff_root: Path) -> N
         load("folder", target="smiling", sensitive="gender")
     with pytest.raises(ValueError, match="unknown sensitive attribute 'Handsome' for synth"):
         load("synth", sensitive=["Male", "Handsome"], size=8, n=8, cache_dir=None)  # intersections: every dataset
+
+
+# ----------------------------------------------------------------------------- fapkit.run on each layout
+
+_TINY_RUN = dict(preset="smoke", arch="small_cnn", size=16, pretrain_epochs=1, epochs=1, batch_size=8)
+
+
+def test_fapkit_run_trains_faprune_on_a_folder_fixture(tmp_path: Path) -> None:
+    import fapkit
+
+    folder_root = tmp_path / "faces"  # 120 images: every (smiling, band) cell in every split
+    splits = ("train", "train", "train", "val", "test")
+    rows = [[f"img_{i:03d}.png", ("no", "yes")[i % 2], (3, 7, 9)[(i // 2) % 3], splits[i % 5]] for i in range(120)]
+    for i, row in enumerate(rows):
+        _image(folder_root / row[0], _colour(i))
+    _write_csv(folder_root / "labels.csv", ["file", "smiling", "band", "split"], rows)
+    result = fapkit.run("faprune", dataset="folder", root=str(folder_root), labels=str(folder_root / "labels.csv"),
+                        target="smiling", sensitive="band", runs_dir=tmp_path / "runs", data_seed=0, **_TINY_RUN)
+    assert set(result.metrics["groups"]) == {0, 1, 2} and result.metrics["group_names"] == ["3", "7", "9"]
+    assert math.isfinite(result.acc) and abs(result.ratio - 0.8) < 0.05
+    with pytest.raises(ValueError, match="unknown column 'colour'|'colour'"):
+        fapkit.run("faprune", dataset="folder", root=str(folder_root), target="colour", sensitive="band",
+                   runs_dir=tmp_path / "runs", **_TINY_RUN)
+    with pytest.raises(ValueError, match="fewer than 50|min_group_size"):
+        fapkit.run("normal", dataset="folder", root=str(folder_root), target="smiling", sensitive="band",
+                   min_group_size=50, runs_dir=tmp_path / "runs", **_TINY_RUN)
+
+
+def test_fapkit_run_on_the_utkface_and_fairface_layouts(tmp_path: Path) -> None:
+    import fapkit
+
+    utk_root, ff_root = tmp_path / "utk", tmp_path / "fairface"  # large enough for every (y, z) cell in every split
+    for k in range(160):
+        _image(utk_root / _utk_name(k, (20, 50)[(k // 2) % 2], k % 2, k % 5), _colour(k), (10, 10))
+    _write_fairface(ff_root, n_train=200, n_val=60)
+    utk = fapkit.run("lmw", dataset="utkface", root=str(utk_root), target="gender", sensitive="young",
+                     runs_dir=tmp_path / "runs", **_TINY_RUN)
+    ff = fapkit.run("ceag", dataset="fairface", root=str(ff_root), target="gender", sensitive="young",
+                    runs_dir=tmp_path / "runs", **_TINY_RUN)
+    for result in (utk, ff):
+        assert math.isfinite(result.acc) and len(result.metrics["groups"]) == 2

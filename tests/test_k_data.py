@@ -320,3 +320,17 @@ def test_notebook_sensitive_may_be_a_list() -> None:
         check_parameters({"SENSITIVE": 3})
     with pytest.raises(ValueError, match="SENSITIVE is an empty list"):
         check_parameters({"SENSITIVE": []})
+
+
+def test_a_run_with_a_four_group_attribute_reports_every_group_by_name(tmp_path: Path) -> None:
+    import fapkit
+
+    settings = dict(preset="smoke", size=16, n_train=256, n_valid=128, n_test=128, pretrain_epochs=1, epochs=1,
+                    sensitive="Age_Group", runs_dir=tmp_path)
+    result = fapkit.run("faprune", **settings)
+    assert sorted(result.metrics["groups"]) == [0, 1, 2, 3]
+    assert result.metrics["group_names"] == [f"Age_Group={g}" for g in AGE_GROUPS]
+    assert fapkit.run("faprune", **settings).metrics["group_names"] == result.metrics["group_names"]  # from the cache
+    assert np.isfinite(result.deo) and 0.0 <= result.di <= 1.0
+    assert len(result.metrics["group_acc_change"]) == 4  # against the 4-group dense parent
+    assert any(k.startswith("train_adv_deo") for k in result.history[-1])  # the k-way heads played
