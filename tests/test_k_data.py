@@ -334,3 +334,16 @@ def test_a_run_with_a_four_group_attribute_reports_every_group_by_name(tmp_path:
     assert np.isfinite(result.deo) and 0.0 <= result.di <= 1.0
     assert len(result.metrics["group_acc_change"]) == 4  # against the 4-group dense parent
     assert any(k.startswith("train_adv_deo") for k in result.history[-1])  # the k-way heads played
+
+
+def test_every_registered_method_runs_on_synthfaces_with_a_k_group_attribute(tmp_path: Path) -> None:
+    import fapkit
+    from fapkit.registry import method_names
+
+    settings = dict(preset="smoke", size=16, n_train=256, n_valid=128, n_test=128, pretrain_epochs=1, epochs=1,
+                    scratch_epochs=1, sensitive="Age_Group", runs_dir=tmp_path)
+    for method in method_names():
+        result = fapkit.run(method, **settings)
+        assert np.isfinite(result.acc) and np.isfinite(result.deo), method
+        assert sorted(result.metrics["groups"]) == [0, 1, 2, 3], method
+        assert all(np.isfinite(g["selection_rate"]) for g in result.metrics["groups"].values()), method
