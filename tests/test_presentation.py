@@ -416,6 +416,11 @@ def test_table1_puts_normal_fairgrape_and_faprune_beside_the_paper_s_numbers():
     assert table.loc["FairGRAPE", "paper DEO (CelebA)"] == 0.5155 and table.loc["Ours (FAPrune)", "paper PR."] == 0.8
     di = tables.fairgrape_table([r for r in runs if r.method != "fairgrape"], metric="DI")
     assert di.loc["FairGRAPE", "seeds"] == 0 and di.loc["FairGRAPE", "paper DI (CelebA)"] == 0.2315  # a row, not run
+    vs_table1 = direction.direction_summary(runs, metric="DEO", baselines=["fairgrape"], paper_table="1").iloc[0]
+    assert vs_table1["verdict"] == "fairer" and bool(vs_table1["paper_fairer"]) is True  # table 1a: 0.3390 < 0.5155
+    assert direction.direction_summary(runs, metric="DEO", baselines=["fairgrape"]).iloc[0]["paper_fairer"] is None
+    note = direction.direction_table({("Attractive", "DEO"): runs}, baselines=["fairgrape"], paper_table="1").attrs["note"]
+    assert "the paper's table 1." in note
 
 
 def test_accuracy_change_table_averages_each_group_s_change_over_seeds():

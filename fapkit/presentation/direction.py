@@ -27,7 +27,7 @@ _INTERVAL_NOTE = ("paired over seeds, Student-t 95 % interval; a direction is ca
 
 
 def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | None = None,
-                      baselines: Sequence[str] | None = None) -> pd.DataFrame:
+                      baselines: Sequence[str] | None = None, paper_table: str | None = None) -> pd.DataFrame:
     """Does FAPrune make the pruned model fairer than each baseline (lower DEO / higher DI)?
 
     ``baselines`` defaults to SGDP, LMW and every other pruning method among ``results``
@@ -46,13 +46,14 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     * ``acc_delta``, ``acc_low``, ``acc_high``: the same paired difference for accuracy;
     * ``degenerate``: how many of the paired runs (both sides) are degenerate; ``near_constant``: how
       many are near-constant (`fapkit.metrics.is_near_constant`);
-    * ``paper_fairer``: whether the paper's table 2 (DEO) or 3 (DI) has FAPrune fairer.
+    * ``paper_fairer``: whether the paper's `paper_table` has FAPrune fairer than the baseline (None
+      when it does not report both); by default table 2 for DEO and 3 for DI ("1" for table 1).
     """
     baselines = tuple(baselines) if baselines is not None else _default_baselines(results)
     target = single_target(results, target)
     chosen = [r for r in results if r.config.data.target == target]
     by_method = by_seed(chosen, lambda r: r.method, lambda k: method_title(str(k)))
-    table = "2" if metric == "DEO" else "3"
+    table = paper_table or ("2" if metric == "DEO" else "3")
     panel = paper.panel(table, target=target, metric=metric)
     m = metric_key(metric)
     rows = []
@@ -108,11 +109,12 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
 
 
 def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
-                    baselines: Sequence[str] | None = None) -> pd.DataFrame:
-    """`direction_summary` for every (target, metric) group of runs, in one table (baselines as there)."""
+                    baselines: Sequence[str] | None = None, paper_table: str | None = None) -> pd.DataFrame:
+    """`direction_summary` for every (target, metric) group of runs, in one table (baselines, paper table as there)."""
     if baselines is None:
         baselines = _default_baselines([r for runs in groups.values() for r in runs])
-    parts = [direction_summary(runs, metric=metric, target=target, baselines=baselines)  # type: ignore[arg-type]
+    parts = [direction_summary(runs, metric=metric, target=target, baselines=baselines,  # type: ignore[arg-type]
+                               paper_table=paper_table)
              for (target, metric), runs in groups.items()]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_DIRECTION_COLUMNS)
     df.attrs = {}  # concat may carry one part's attrs; this table has its own
@@ -120,7 +122,7 @@ def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
     df.attrs["note"] = (f"delta = ours − baseline over the seeds both ran ({_INTERVAL_NOTE}); low/high = the "
                         "interval; verdict: fairer = lower DEO or higher DI; acc_delta/acc_low/acc_high = the same "
                         "for accuracy; degenerate = degenerate runs among the paired ones; paper_fairer = the same "
-                        "comparison in the paper's table 2 (DEO) or 3 (DI)." + _marked(baselines))
+                        f"comparison in the paper's {_paper_tables(paper_table)}." + _marked(baselines))
     return df
 
 
@@ -128,6 +130,11 @@ def _default_baselines(results: Sequence[Any]) -> tuple[str, ...]:
     """SGDP and LMW (the paper's), then the other pruning baselines that were run."""
     ran = {r.method for r in results}
     return tuple(m for m in pruning_baselines() if m in ("sgdp", "lmw") or m in ran)
+
+
+def _paper_tables(paper_table: str | None) -> str:
+    """Which paper table ``paper_fairer`` reads, in words."""
+    return "table 2 (DEO) or 3 (DI)" if paper_table is None else f"table {paper_table}"
 
 
 def _marked(methods: Sequence[str]) -> str:
