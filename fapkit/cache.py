@@ -27,7 +27,8 @@ RECORD, MODEL = "record.json", "model.pt"
 #: The metrics a record keeps at its top level (the test split's); `from_record` reads them back.
 _METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "degenerate", "near_constant",
             "group_acc_change", "acc_change_std", "max_excess_gap",  # these three: pruned stages only
-            "group_names")  # named groups only (an intersection, a k-valued attribute)
+            "group_names",  # named groups only (an intersection, a k-valued attribute)
+            "adversary_status")  # stages that play (or start from) an adversarial game: `adversary_of`
 
 
 @dataclass
@@ -69,6 +70,16 @@ class RunResult:
     def near_constant(self) -> bool:
         """Not degenerate, but some group's selection rate is within 0.05 of 0 or 1 (`fapkit.metrics.is_near_constant`)."""
         return bool(self.metrics.get("near_constant", is_near_constant(self.metrics["groups"])))
+
+    @property
+    def uninformed(self) -> bool:
+        """The run's game (its own, or its parent's: Fair-SGDP/Fair-LMW) was played against an uninformed adversary.
+
+        Its warm-up ended with a held-out advantage below ``warmup_share`` of what the starting
+        predictions carry about z, though they carry more than chance (`fapkit.train.adversary_status`):
+        the fairness term gave the generator no signal, so the run's fairness says nothing of the method.
+        """
+        return self.metrics.get("adversary_status") == "uninformed"
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: everything but the model (`to_record`)."""

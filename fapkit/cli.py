@@ -1,6 +1,8 @@
 """Command line: ``python -m fapkit run --method faprune ...`` prints the result as one JSON object;
 ``python -m fapkit sweep --method faprune sgdp --seed 0 1 2 ...`` runs every combination and prints one
-JSON line per run (see docs/sweeps.md)."""
+JSON line per run (see docs/sweeps.md); ``python -m fapkit tune --method faprune --tolerance 0.01 ...``
+chooses the method's knob for an accuracy budget (`fapkit.tune`) and prints one JSON line per frontier
+point, then the choice."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +61,13 @@ def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
     add("--ratio", type=float, default=None, help="fraction of prunable weights removed, in [0, 1)")
     add("--alpha", type=float, default=None, help="L_D = α·L_DI + (1−α)·L_DEO, α in [0, 1]")
     add("--lam", type=float, default=None, help="λ, weight of the adversarial term (>= 0)")
+    add("--disc-input", default=None, help="what the discriminator heads read: 'prob' (the paper) or 'logit' "
+                                           "(standardised on the starting model)")
+    add("--disc-warmup-rule", default=None, help="'fixed', 'plateau' or 'informed' (until the held-out advantage "
+                                                 "reaches --warmup-share of the predictions' information about z)")
+    add("--disc-warmup", type=int, default=None, help="most warm-up passes of the discriminator (0: none)")
+    add("--warmup-share", type=float, default=None, help="share of the information reference an informed "
+                                                         "adversary reaches, in (0, 1]")
     add("--epochs", type=int, default=None)
     add("--pretrain-epochs", type=int, default=None)
     add("--batch-size", type=int, default=None)
@@ -88,10 +97,25 @@ def _parser() -> argparse.ArgumentParser:
     where = s.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, help="start a local Dask cluster of N 1-thread workers")
     where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, tcp://HOST:PORT")
+    t = sub.add_parser("tune", help="choose a method's knob (λ, ε) for an accuracy budget; JSON lines",
+                       description="Sweeps the method's knob on a geometric grid (widened at its fairer edge), "
+                                   "chooses on the validation split the fairest value whose validation accuracy "
+                                   "is within --tolerance of the dense model's, and prints each frontier point "
+                                   "and then the choice as JSON lines.")
+    _add_settings(t, many=False)
+    t.add_argument("--tolerance", type=float, default=0.01, help="accuracy the user gives up, e.g. 0.01 (one point)")
+    t.add_argument("--metric", default="DEO", help="'DEO' (lower is fairer) or 'DI' (higher is fairer)")
+    t.add_argument("--values", type=float, nargs="+", default=None, help="the starting grid of the knob")
+    t.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default: the preset's)")
+    t.add_argument("--widen", type=int, default=2, help="most grid steps added beyond the starting grid")
+    where = t.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="start a local Dask cluster of N 1-thread workers")
+    where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, tcp://HOST:PORT")
     return parser
 
 
-_NOT_SETTINGS = ("command", "method", "preset", "runs_dir", "progress", "workers", "scheduler")
+_NOT_SETTINGS = ("command", "method", "preset", "runs_dir", "progress", "workers", "scheduler", "tolerance", "metric",
+                 "values", "seeds", "widen")
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
@@ -100,7 +124,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, 
     A run's ``--sensitive A`` is ``sensitive="A"``, ``--sensitive A B`` is ``sensitive=("A", "B")``.
     """
     args = _parser().parse_args(argv)
-    if args.command == "run":
+    if args.command in ("run", "tune"):
         args.sensitive = _sensitive(args.sensitive)
     return args, {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
 
@@ -110,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sweep":
             return _sweep(args, settings)
+        if args.command == "tune":
+            return _tune(args, settings)
         from .methods import run  # heavy imports only once the arguments parsed
 
         result = run(args.method, preset=args.preset, runs_dir=args.runs_dir, progress=args.progress, **settings)
@@ -140,6 +166,17 @@ def _sweep(args: argparse.Namespace, axes: dict[str, list[Any]]) -> int:
             client.close()
     for result in results:
         print(json.dumps(_printed(result), default=str))
+    return 0
+
+
+def _tune(args: argparse.Namespace, settings: dict[str, Any]) -> int:
+    from .tune import tune
+
+    result = tune(args.method, tolerance=args.tolerance, metric=args.metric, values=args.values, seeds=args.seeds,
+                  widen=args.widen, preset=args.preset, workers=args.workers, scheduler=args.scheduler,
+                  runs_dir=args.runs_dir, progress=args.progress, **settings)
+    for line in result.json_lines():
+        print(json.dumps(line, default=str))
     return 0
 
 

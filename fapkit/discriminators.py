@@ -1,7 +1,11 @@
 """The DI and DEO discriminators of FAPrune (paper Eq. 3–5) and the adversarial-debiasing update.
 
-A discriminator reads the predicted probability p = σ(logit) of the classifier and tries to
-recover the sensitive attribute z:
+A discriminator reads one score of the classifier per sample and tries to recover the sensitive
+attribute z. The paper's score is the predicted probability p = σ(logit) (``disc_input="prob"``);
+the short presets read the logit, standardised by the starting model's logits
+(``disc_input="logit"``, `FairnessDiscriminator.standardise`): a pruned start whose probabilities
+sit in a narrow band (all near 0.5, or saturated near 0 and 1) gives an 8-unit ReLU head an input
+that barely varies, and it learns nothing in a warm-up (README "The adversary off the benchmark").
 
 * DI head ``D``: predicts z from p alone. If it cannot, ŷ ⟂ z (demographic parity, DI → 1).
 * DEO heads ``D_{z|y=0}``, ``D_{z|y=1}``: one per value of the target y, each predicting z from p
@@ -71,13 +75,23 @@ class FairnessDiscriminator(nn.Module):
         width = 1 if self.groups == 2 else self.groups
         self.di = _head(hidden, width)
         self.deo = nn.ModuleList([_head(hidden, width), _head(hidden, width)])  # D_{z|y=0}, D_{z|y=1}
+        # the heads read (score − shift) / scale: 0 and 1 (the paper) unless `standardise` set them
+        self.register_buffer("input_shift", torch.zeros(()))
+        self.register_buffer("input_scale", torch.ones(()))
+
+    def standardise(self, scores: torch.Tensor) -> None:
+        """Make the heads read `scores` standardised: shift by their mean, divide by their std (kept as buffers)."""
+        scores = scores.detach().reshape(-1).float()
+        std = float(scores.std()) if scores.numel() > 1 else 0.0
+        self.input_shift.fill_(float(scores.mean()) if scores.numel() else 0.0)
+        self.input_scale.fill_(std if std > 1e-6 else 1.0)  # a constant score: nothing to scale
 
     def logits(self, prob: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z-logits of the DI head and of the DEO head matching each sample's y.
 
         Shapes [B] for k = 2 (the logit of P(z=1)), [B, k] for k > 2 (softmax logits over the groups).
         """
-        p = prob.reshape(-1, 1)
+        p = (prob.reshape(-1, 1) - self.input_shift) / self.input_scale
         if self.groups == 2:
             di = self.di(p).squeeze(1)
             deo = torch.where(y.reshape(-1).bool(), self.deo[1](p).squeeze(1), self.deo[0](p).squeeze(1))

@@ -139,7 +139,8 @@ def frontier_frame(results: Iterable[Any], *, metric: Metric) -> pd.DataFrame:
                      "val acc": stats.mean_std(float(r.valid_metrics.get("acc", math.nan)) for r in runs)[0],
                      f"val {metric}": stats.mean_std(float(r.valid_metrics.get(m, math.nan)) for r in runs)[0],
                      "degenerate": sum(bool(r.degenerate) for r in runs),
-                     "near-constant": sum(bool(getattr(r, "near_constant", False)) for r in runs)})
+                     "near-constant": sum(bool(getattr(r, "near_constant", False)) for r in runs),
+                     "uninformed": sum(bool(getattr(r, "uninformed", False)) for r in runs)})
     df = pd.DataFrame(rows)
     if len(df):
         df["pareto"] = False

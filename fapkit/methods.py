@@ -45,18 +45,20 @@ run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock pe
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 
 from .batches import group_count, group_names
-from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock
-from .config import RunConfig, make_config
+from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock, stage_settings
+from .config import RunConfig, make_config, updated
 from .data import make_loader
 from .evaluation import evaluate
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
@@ -68,6 +70,8 @@ from .runtime import keep_freed_memory
 from .splits import load_splits
 from .train import StageInputs, fit, scheduled_stage
 
+#: A user's model: a module, or a function of the seed that returns one (each seed its own init).
+UserModel = nn.Module | Callable[[int], nn.Module]
 _EVAL_BATCH = 256  # evaluation only: larger batches run faster on a CPU (same metrics up to float rounding)
 
 
@@ -89,19 +93,55 @@ class _Context:
     results: dict[str, RunResult] = field(default_factory=dict)  # the stages this call ran or loaded
 
 
-def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | None = None,
+def run(method: str = "faprune", *, preset: str = "quick", model: UserModel | None = None,
         train: Iterable | None = None, valid: Iterable | None = None, test: Iterable | None = None,
         progress: bool = False, runs_dir: str | Path = "runs", **settings: Any) -> RunResult:
     """Run one method of the paper and return its test-split result.
 
     Settings (see `fapkit.config.RunConfig`): dataset, target, sensitive, size, arch, ratio, alpha,
     lam, epochs, pretrain_epochs, seed, init, scope, ... on top of a preset ("smoke", "quick",
-    "paper"). Pass ``model=`` (any nn.Module with one logit, randomly initialised) and/or
-    ``train=``/``valid=``/``test=`` loaders of (x, y, z) batches to use your own; such runs are not cached.
+    "paper"). Pass ``model=`` (any nn.Module with one logit, randomly initialised, or a function of the
+    seed returning one) and/or ``train=``/``valid=``/``test=`` loaders of (x, y, z) batches to use your
+    own; such runs are not cached.
     """
+    ctx = _context(method, preset, model, train, valid, test, progress, runs_dir, settings)
+    return _run_stage(method, ctx)
+
+
+def run_variants(method: str, variants: Sequence[dict[str, Any]], *, preset: str = "quick",
+                 model: UserModel | None = None, train: Iterable | None = None, valid: Iterable | None = None,
+                 test: Iterable | None = None, progress: bool = False, runs_dir: str | Path = "runs",
+                 shared: dict[str, RunResult] | None = None,
+                 **settings: Any) -> tuple[dict[str, RunResult], list[RunResult]]:
+    """`fapkit.run` of `method` once per dict of `variants` (settings on top of `settings`), in one call.
+
+    Stages that read none of a variant's settings (the dense model every knob value starts from)
+    are trained once and shared, also for a user's ``model=`` and loaders, which are not cached
+    (a knob sweep on them would otherwise pretrain once per value). Returns the stages every
+    variant shares, by name, and the variants' results in order. `shared`: such stages from an earlier
+    call with the same settings (updated in place), so a later call trains only the new variants.
+    """
+    base = _context(method, preset, model, train, valid, test, progress, runs_dir, settings)
+    shared = {} if shared is None else shared
+    results = []
+    for variant in variants:
+        cfg = updated(base.cfg, **variant)
+        ctx = replace(base, cfg=cfg, results={stage: r for stage, r in shared.items()
+                                              if stage_settings(stage, cfg) == stage_settings(stage, base.cfg)})
+        results.append(_run_stage(method, ctx))
+        shared.update({stage: r for stage, r in ctx.results.items()
+                       if stage != method and stage_settings(stage, cfg) == stage_settings(stage, base.cfg)})
+    return shared, results
+
+
+def _context(method: str, preset: str, model: UserModel | None, train: Iterable | None, valid: Iterable | None,
+             test: Iterable | None, progress: bool, runs_dir: str | Path, settings: dict[str, Any]) -> _Context:
+    """Config and loaders of one `fapkit.run` call, checked before anything trains."""
     cfg = make_config(method, preset=preset, **settings)
     if (train is None) != (valid is None) or (train is None) != (test is None):
         raise ValueError("pass all three of train=, valid=, test= loaders, or none of them")
+    if model is not None and not isinstance(model, nn.Module) and callable(model):
+        model = model(cfg.seed)  # a factory of the seed: each seed starts from its own init
     if model is not None:
         check_model(model, method)
     keep_freed_memory()  # process-wide: reuse freed tensor memory instead of page-faulting it in again
@@ -109,10 +149,8 @@ def run(method: str = "faprune", *, preset: str = "quick", model: nn.Module | No
     monitor = valid
     if not user_data:
         train, valid, test, monitor = _dataset_loaders(cfg)
-    device = _device(cfg.device)
-    ctx = _Context(cfg, train, valid, test, monitor, Path(runs_dir), progress, model,
-                   cache=model is None and not user_data, device=device)
-    return _run_stage(method, ctx)
+    return _Context(cfg, train, valid, test, monitor, Path(runs_dir), progress, model,
+                    cache=model is None and not user_data, device=_device(cfg.device))
 
 
 def check_model(model: nn.Module, method: str) -> None:
@@ -178,9 +216,10 @@ def _require_both_groups(ds: Any, split: str) -> None:
 
 
 def _run_stage(method: str, ctx: _Context) -> RunResult:
-    """Return the cached result of `method` or compute it (and its parents) now; `ctx.results` keeps it."""
-    ctx.results[method] = result = _cached_or_computed(method, ctx)
-    return result
+    """The result of `method`: already in this call (`ctx.results`), cached, or computed now (with its parents)."""
+    if method not in ctx.results:
+        ctx.results[method] = _cached_or_computed(method, ctx)
+    return ctx.results[method]
 
 
 def _cached_or_computed(method: str, ctx: _Context) -> RunResult:
@@ -212,6 +251,15 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     names = group_names(ctx.train)
     if names is not None:  # tables and figures label the groups by name
         metrics["group_names"] = valid_metrics["group_names"] = names
+    status = _adversary_status(method, history, ctx)
+    if status is not None:
+        metrics["adversary_status"] = valid_metrics["adversary_status"] = status
+    if status == "uninformed":
+        warnings.warn(f"{method}: the adversary ended its warm-up uninformed (held-out advantage "
+                      f"{_last_advantage(history):.4f} nats, below {cfg.adversary.warmup_share:g} × the "
+                      f"{history[0].get('warmup_reference', float('nan')):.4f} nats the starting predictions carry "
+                      "about z): its fairness term gave no signal; raise disc_warmup or disc_lr, or try "
+                      "disc_input='logit' (the result is flagged `uninformed`)", UserWarning, stacklevel=2)
     dense = _dense_ancestor(method, ctx)
     if dense is not None:  # each group's accuracy change against the dense model it was pruned from
         metrics.update(accuracy_change(metrics["groups"], dense.metrics["groups"], metrics["acc"], dense.acc))
@@ -234,6 +282,20 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     return result
 
 
+def _adversary_status(method: str, history: list[dict[str, Any]], ctx: _Context) -> str | None:
+    """The game's `fapkit.train.adversary_status`: this stage's own, else that of the parent it starts from."""
+    if history and "warmup_status" in history[0]:
+        return str(history[0]["warmup_status"])
+    parent = parent_of(method, ctx.cfg)
+    result = ctx.results.get(parent) if parent is not None else None
+    return result.metrics.get("adversary_status") if result is not None else None
+
+
+def _last_advantage(history: list[dict[str, Any]]) -> float:
+    trajectory = history[0].get("warmup_heldout_adv") or [history[0].get("train_adv_mixed", float("nan"))]
+    return float(trajectory[-1])
+
+
 def _dense_ancestor(method: str, ctx: _Context) -> RunResult | None:
     """The nearest dense stage a pruned method starts from (its record, from the cache), or None."""
     if spec_of(method).dense:
@@ -254,7 +316,6 @@ def _plain(value: Any) -> Any:
 def _fresh_model(ctx: _Context) -> nn.Module:
     """A seeded random init: the user's model (copied, so repeated runs start alike) or `arch`."""
     if ctx.user_model is not None:
-        import copy
         return copy.deepcopy(ctx.user_model)
     return build_model(ctx.cfg.arch, seed=ctx.cfg.seed)
 
@@ -271,8 +332,8 @@ def _starting_model(spec: MethodSpec, ctx: _Context) -> nn.Module:
     """A seeded random init (or the `weights` file for a root stage), or the parent stage's trained model."""
     cfg = ctx.cfg
     parent = parent_of(spec.name, cfg)
-    if parent is not None:
-        return _run_stage(parent, ctx).model  # type: ignore[return-value]
+    if parent is not None:  # a copy: the parent's model may start several stages of one call (`run_variants`)
+        return copy.deepcopy(_run_stage(parent, ctx).model)  # type: ignore[return-value]
     if cfg.weights is not None and ctx.user_model is None and spec.mask == "none":
         return build_model(cfg.arch, weights=cfg.weights)
     return _fresh_model(ctx)

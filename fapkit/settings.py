@@ -21,7 +21,8 @@ EpochBudget = Literal["pretrain", "method", "scratch"]
 Init = Literal["pretrained", "random"]
 Scope = Literal["layer", "global"]
 GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
-WarmupRule = Literal["fixed", "plateau"]
+WarmupRule = Literal["fixed", "plateau", "informed"]
+DiscInput = Literal["prob", "logit"]                 # what the heads read: σ(logit) (the paper) or the standardised logit
 
 
 def allowed(kind: Any) -> tuple[str, ...]:
@@ -93,13 +94,16 @@ class AdversaryConfig:
     disc_hidden: int = 8               # paper: one hidden layer of 8 units
     disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
     disc_warmup: int = 0               # passes of discriminator-only training on the starting model (paper: 0)
-    disc_warmup_rule: WarmupRule = "fixed"  # "plateau": stop once the held-out advantage stops rising
+    disc_warmup_rule: WarmupRule = "fixed"  # "plateau": stop once the held-out advantage stops rising;
+    # "informed": ... and has reached warmup_share of what the predictions carry about z (`fapkit.information`)
+    disc_input: DiscInput = "prob"     # "logit": the heads read the logit standardised on the starting model
+    warmup_share: float = 0.5          # the held-out advantage an informed adversary reaches, as a share of the reference
     lam_ramp: float = 0.0              # fraction of the stage over which λ rises linearly from 0 (paper: 0)
     generator_form: GeneratorForm = "paper"
 
     def check(self) -> None:
         """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
-        for name in ("alpha", "lam", "disc_lr", "lam_ramp"):
+        for name in ("alpha", "lam", "disc_lr", "lam_ramp", "warmup_share"):
             check_type(name, getattr(self, name), (int, float))
             check_finite(name, getattr(self, name))
         for name in ("disc_hidden", "disc_steps", "disc_warmup"):
@@ -117,9 +121,14 @@ class AdversaryConfig:
         if self.disc_warmup < 0:
             raise ValueError(f"disc_warmup must be >= 0 (passes over the training set; 0: none), got {self.disc_warmup}")
         if self.disc_warmup_rule not in allowed(WarmupRule):
-            raise ValueError(f"disc_warmup_rule must be 'fixed' (exactly disc_warmup passes) or 'plateau' (at most "
-                             f"disc_warmup passes, until the held-out advantage stops rising), "
-                             f"got {self.disc_warmup_rule!r}")
+            raise ValueError(f"disc_warmup_rule must be 'fixed' (exactly disc_warmup passes), 'plateau' (at most "
+                             f"disc_warmup passes, until the held-out advantage stops rising) or 'informed' (at "
+                             f"most disc_warmup passes, until it has reached warmup_share of the predictions' "
+                             f"information about z and stopped rising), got {self.disc_warmup_rule!r}")
+        check_choice("disc_input", self.disc_input, DiscInput)
+        if not 0.0 < self.warmup_share <= 1.0:
+            raise ValueError(f"warmup_share must be in (0, 1] (a share of the information reference), "
+                             f"got {self.warmup_share}")
         check_choice("generator_form", self.generator_form, GeneratorForm)
 
 

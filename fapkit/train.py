@@ -44,6 +44,7 @@ from .discriminators import (
     project_out,
 )
 from .evaluation import evaluate
+from .information import Reference, reference_information
 from .records import CHECKPOINT, load_torch, save_torch
 from .schedule import LrSchedule, lam_factor, lr_factor
 from .settings import AdversaryConfig, StepKind
@@ -157,7 +158,7 @@ def faprune_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch
     x, y, z = batch
     game, disc = turn.adversary, players.disc
     logit = one_logit(players.model(x), y, z)
-    prob = torch.sigmoid(logit)
+    prob = adversary_input(logit, game)  # σ(logit) in the paper; the heads standardise a logit themselves
     d_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)  # lines 4–7
     ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
     fair = generator_fairness_term(disc, prob, y, z, game.generator_form)
@@ -173,7 +174,7 @@ def debias_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.
     x, y, z = batch
     game, disc = turn.adversary, players.disc
     logit = one_logit(players.model(x), y, z)
-    prob = torch.sigmoid(logit)
+    prob = adversary_input(logit, game)
     a_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)
     l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
     l_adv = disc.loss(prob, y, z)["l_d"]
@@ -194,49 +195,85 @@ StepFn = Callable[[Players, Batch, Round], dict[str, torch.Tensor]]
 STEPS: dict[str, StepFn] = {"ce": ce_step, "faprune": faprune_step, "debias": debias_step}
 
 
+def adversary_input(logit: torch.Tensor, game: AdversaryConfig) -> torch.Tensor:
+    """What the discriminator heads read of a logit: σ(logit) (``disc_input="prob"``, the paper) or the logit."""
+    return torch.sigmoid(logit) if game.disc_input == "prob" else logit
+
+
+AdversaryStatus = Literal["informed", "uninformed", "nothing to learn"]
+
+
+def adversary_status(advantage: float, reference: Reference, share: float) -> AdversaryStatus:
+    """Whether heads of this held-out `advantage` know what the predictions carry about z (`reference`).
+
+    ``"nothing to learn"`` when the predictions carry no more about z than chance gives
+    (`fapkit.information.Reference.significant`), ``"informed"`` when the advantage reaches `share`
+    of the reference, else ``"uninformed"``: the game was played against an adversary that knew nothing
+    it could pass to the generator, which the record, the tables and `fapkit.run` flag.
+    """
+    if not reference.significant:
+        return "nothing to learn"
+    return "informed" if advantage >= share * reference.mixed and advantage > 0 else "uninformed"
+
+
 def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer,
                           train_loader: Iterable, game: AdversaryConfig, device: torch.device) -> dict[str, Any]:
-    """Train the discriminator alone on the starting model's predictions before the first generator step.
+    """Prepare the discriminator on the starting model's predictions before the first generator step.
 
     The predictions of one pass over the training loader (train mode, as the game sees them; BN
-    running statistics restored afterwards, so the model is untouched) are computed once; the
-    heads then take one Adam step per batch per pass over them.
+    running statistics restored afterwards, so the model is untouched) are computed once. With
+    ``disc_input="logit"`` the heads are set to read them standardised (`FairnessDiscriminator.standardise`).
+    `fapkit.information.reference_information` measures on all of them what the predictions carry
+    about z: the ``warmup_reference`` (nats, mixed like L_D) an informed head's advantage approaches.
+    Every fifth batch (the last one of a loader with fewer than five) is held out from the heads.
 
-    ``game.disc_warmup_rule``: ``"fixed"`` runs exactly ``game.disc_warmup`` passes over all
-    batches. ``"plateau"`` holds every fifth batch out, and after each pass over the others
-    measures the heads' advantage on the held-out ones (`heldout_monitor`, `AdversaryMonitor.mixed_advantage`); it
-    stops once that has `plateaued`, or after ``game.disc_warmup`` passes: the adversary has then
-    learnt what the starting model's predictions tell it, however many passes that takes on a
-    given dataset.
+    The heads then take one Adam step per batch per pass over the other batches, for at most
+    ``game.disc_warmup`` passes (none: the paper). ``game.disc_warmup_rule``: ``"fixed"`` runs exactly
+    that many passes over all batches; ``"plateau"`` stops once the held-out advantage
+    (`heldout_monitor`, `AdversaryMonitor.mixed_advantage`) has `plateaued`; ``"informed"`` stops once it
+    has plateaued *and* reached ``game.warmup_share`` of the reference (or plateaued with nothing to
+    learn), so a trajectory that never rose does not end the warm-up.
 
     Returns ``warmup_steps``, ``warmup_passes``, the heads' advantage (``warmup_adv_*``: over the
-    last pass for "fixed", on the held-out batches for "plateau") and, for "plateau",
-    ``warmup_heldout_adv`` (the per-pass trajectory of the held-out advantage).
+    last pass for "fixed", on the held-out batches otherwise), ``warmup_heldout_adv`` (the per-pass
+    trajectory; "plateau" and "informed"), the reference (``warmup_reference``,
+    ``warmup_reference_null95``, ``warmup_reference_significant``) and ``warmup_status``
+    (`adversary_status` of the last held-out advantage; with no warm-up, `fit` decides it after the
+    first epoch).
     """
-    if game.disc_warmup < 1:
-        return {"warmup_steps": 0}
-    batches = _starting_predictions(model, train_loader, device)
-    plateau = game.disc_warmup_rule == "plateau" and len(batches) >= 2
+    batches = _starting_predictions(model, train_loader, device, game)
+    if game.disc_input == "logit":
+        disc.standardise(torch.cat([prob for prob, _, _ in batches]))
     held_out: set[int] = set()
-    if plateau:  # every fifth batch, or the last one of a loader with fewer than five
+    if len(batches) >= 2 and game.disc_warmup > 0 and game.disc_warmup_rule != "fixed":
         held_out = {i for i in range(len(batches)) if i % 5 == 4} or {len(batches) - 1}
     held = [b for i, b in enumerate(batches) if i in held_out]
     fit_on = [b for i, b in enumerate(batches) if i not in held_out]
-    steps, trajectory = 0, []
+    # the reference fits nothing, so it reads every batch (five times the held-out samples: a tighter estimate)
+    reference = reference_information(*(torch.cat(parts).cpu().numpy() for parts in zip(*batches)),
+                                      alpha=game.alpha, groups=disc.groups)
+    out: dict[str, Any] = {"warmup_steps": 0, **reference.as_record("warmup_reference_")}
+    out["warmup_reference"] = out.pop("warmup_reference_mixed")
+    if game.disc_warmup < 1:
+        return out
+    steps, trajectory, heldout = 0, [], bool(held_out)
+    target = game.warmup_share * reference.mixed
     for _ in range(game.disc_warmup):
         monitor = AdversaryMonitor(game.alpha, disc.groups)  # the last pass's is reported ("fixed")
         for i in torch.randperm(len(fit_on)).tolist():
             discriminator_update(disc, disc_opt, *fit_on[i], steps=1, monitor=monitor)
             steps += 1
-        if plateau:
+        if heldout:
             monitor = heldout_monitor(disc, held, game.alpha)
             trajectory.append(round(monitor.mixed_advantage(), 6))
-            if plateaued(trajectory):
+            informed = not reference.significant or trajectory[-1] >= target
+            if plateaued(trajectory) and (game.disc_warmup_rule == "plateau" or informed):
                 break
-    out: dict[str, Any] = {"warmup_steps": steps, "warmup_passes": steps // max(len(fit_on), 1),
-                           **{f"warmup_{k}": v for k, v in monitor.advantage().items()}}
-    if plateau:
+    out.update({"warmup_steps": steps, "warmup_passes": steps // max(len(fit_on), 1),
+                **{f"warmup_{k}": v for k, v in monitor.advantage().items()}})
+    if heldout:
         out["warmup_heldout_adv"] = trajectory
+    out["warmup_status"] = adversary_status(monitor.mixed_advantage(), reference, game.warmup_share)
     return out
 
 
@@ -252,9 +289,9 @@ def plateaued(trajectory: list[float], patience: int = PLATEAU_PATIENCE, toleran
     return max(trajectory[-patience:]) <= max(trajectory[:-patience]) + tolerance
 
 
-def _starting_predictions(model: nn.Module, train_loader: Iterable,
-                          device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(σ(logit), y, z) per training batch of the model as it is, in train mode; BN buffers left unchanged."""
+def _starting_predictions(model: nn.Module, train_loader: Iterable, device: torch.device,
+                          game: AdversaryConfig) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(the heads' input, y, z) per training batch of the model as it is, in train mode; BN buffers left unchanged."""
     buffers = {name: b.clone() for name, b in model.named_buffers()}
     if hasattr(train_loader, "epoch"):
         train_loader.epoch = 0
@@ -263,7 +300,7 @@ def _starting_predictions(model: nn.Module, train_loader: Iterable,
     with torch.no_grad():
         for batch in train_loader:
             x, y, z = as_batch(batch, device)
-            batches.append((torch.sigmoid(one_logit(model(x), y, z)), y, z))
+            batches.append((adversary_input(one_logit(model(x), y, z), game), y, z))
         for name, b in model.named_buffers():
             b.copy_(buffers[name])
     return batches
@@ -325,7 +362,7 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     start, history, initial_masks = _resume(ckpt_path, stage, players, initial_masks, step)
     best = _load_best(ckpt_path) if select == "best_val_loss" else None
     warmup: dict[str, Any] = {}
-    if players.disc is not None and start == 0 and stage.game.disc_warmup > 0:
+    if players.disc is not None and start == 0:  # the reference and the heads' input, with or without a warm-up
         warmup = warm_up_discriminator(model, players.disc, players.disc_opt, train_loader, stage.game, device)
     clock = _Clock(stage, _batches_per_epoch(train_loader, stage))
 
@@ -335,6 +372,8 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
                                                          check=epoch == start, progress=bar, step=step)}
         if epoch == 0:
             record.update(warmup)
+            if warmup and "warmup_status" not in warmup:  # no warm-up: the first epoch's honest advantage decides
+                record["warmup_status"] = _status_of_first_epoch(record, stage.game)
         val = evaluate(model, valid_loader, device=device)
         record.update({f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")})
         if initial_masks is not None:
@@ -353,6 +392,13 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         # after the last checkpoint and from it: a resumed run recomputes the same statistics
         history[-1]["bn_reestimated"] = reestimate_batchnorm(model, train_loader, device)
     return history
+
+
+def _status_of_first_epoch(record: dict[str, Any], game: AdversaryConfig) -> AdversaryStatus:
+    """`adversary_status` of the first epoch's training advantage (losses before each update) for a game with no warm-up."""
+    reference = Reference(**{k: record[f"warmup_reference_{k}"] for k in ("di", "deo", "null95", "samples", "bins")},
+                          mixed=record["warmup_reference"])
+    return adversary_status(record.get("train_adv_mixed", 0.0), reference, game.warmup_share)
 
 
 @dataclass(frozen=True)
@@ -434,6 +480,7 @@ def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int
     record: dict[str, float] = {f"train_{k}": v / steps for k, v in sums.items()}
     if turn.monitor is not None:
         record.update({f"train_{k}": v for k, v in turn.monitor.advantage().items()})
+        record["train_adv_mixed"] = turn.monitor.mixed_advantage()
     record["lr"] = lr
     if stage.adversarial:
         record["lam"] = turn.lam

@@ -95,8 +95,10 @@ def test_warm_up_counts_its_steps_learns_the_bias_and_leaves_the_model_untouched
     assert out["warmup_steps"] == 25 * len(loader)  # 25 passes × 4 batches
     assert out["warmup_adv_deo_y0"] > 0.3 and out["warmup_adv_deo_y1"] > 0.3  # H(z|y) = ln 2 ≈ 0.69 at most
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # BN statistics restored
-    assert warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters()), loader,
-                                 AdversaryConfig(), torch.device("cpu")) == {"warmup_steps": 0}
+    none = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters()), loader, AdversaryConfig(),
+                                 torch.device("cpu"))
+    assert none["warmup_steps"] == 0 and "warmup_status" not in none  # no warm-up: fit decides after epoch 1
+    assert none["warmup_reference_significant"] and none["warmup_reference"] > 0.5  # z is in the prediction
 
 
 def test_fit_records_warm_up_once_and_the_advantage_every_epoch(tmp_path):

@@ -54,7 +54,8 @@ def test_presets():
 
 
 # Settings that, by design, do not change a method's result (everything else must change its key).
-_ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp"}
+_ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp", "disc_input",
+              "warmup_share"}
 _FAIRGRAPE = {"keep_per_iteration", "finetune_epochs", "importance_images"}  # FairGRAPE's own section
 _CEAG = {"epsilon", "dual_lr", "replay_buffer"}  # CEAG's own section
 _OTHERS = _FAIRGRAPE | _CEAG
@@ -79,7 +80,7 @@ _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "alpha": 0.7, "lam": 2.0, "ini
             "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
             "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
             "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10,
-            "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7}
+            "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7, "disc_input": "logit", "warmup_share": 0.3}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
                  "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
                  "data_seed": 3, "labels": "t.csv", "image_column": "path", "positive": "yes",

@@ -208,7 +208,9 @@ def test_every_preset_trains_on_the_schedule_and_the_paper_constant_lr_stays_rea
         cfg = make_config("faprune", preset=preset)
         assert (cfg.schedule, cfg.bn_reestimate) == ("cosine", True)
     quick = make_config("faprune", preset="quick")
-    assert quick.adversary.disc_warmup_rule == "plateau" and quick.adversary.disc_warmup >= 10
+    assert quick.adversary.disc_warmup_rule == "informed" and quick.adversary.disc_warmup >= 10
+    assert quick.adversary.disc_input == "logit"
+    assert make_config("faprune", preset="paper").adversary.disc_input == "prob"  # the paper's heads read σ(logit)
     literal = make_config("faprune", preset="paper", schedule="constant", bn_reestimate=False)
     game = literal.adversary
     assert (literal.lr, game.disc_lr, game.disc_warmup, game.lam_ramp) == (1e-4, 1e-3, 0, 0.0)

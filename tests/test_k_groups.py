@@ -212,6 +212,8 @@ def test_two_groups_are_bit_identical_to_the_binary_code(alpha):
     old_d = old.FairnessDiscriminator(alpha, hidden=8)
     assert torch.equal(rng_new, torch.get_rng_state())  # the same random numbers drawn
     new_state, old_state = new_d.state_dict(), old_d.state_dict()
+    # the new input standardisation buffers start at the identity (shift 0, scale 1): the paper's input
+    assert float(new_state.pop("input_shift")) == 0.0 and float(new_state.pop("input_scale")) == 1.0
     assert list(new_state) == list(old_state) and all(torch.equal(new_state[k], old_state[k]) for k in new_state)
     prob, y, z = _binary_batch()
     for a, b in zip(new_d.logits(prob, y), old_d.logits(prob, y)):

@@ -306,7 +306,7 @@ def test_direction_table_states_the_interval_method() -> None:
     table = direction.direction_table({("Attractive", "DEO"): three_seeds()})
     assert list(table.columns) == ["target", "metric", "baseline", "seeds", "ours", "theirs", "delta", "low", "high",
                                    "ratio", "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "near_constant",
-                                   "paper_fairer", "note"]
+                                   "uninformed", "paper_fairer", "note"]
     assert "paired over seeds, Student-t 95 % interval" in table.attrs["note"]
     assert "excludes 0" in table.attrs["note"]
 

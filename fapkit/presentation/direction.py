@@ -21,7 +21,8 @@ __all__ = ["direction_summary", "direction_table", "direction_text"]
 
 
 _DIRECTION_COLUMNS = ["target", "metric", "baseline", "seeds", "ours", "theirs", "delta", "low", "high", "ratio",
-                      "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "near_constant", "paper_fairer", "note"]
+                      "verdict", "acc_delta", "acc_low", "acc_high", "degenerate", "near_constant", "uninformed",
+                      "paper_fairer", "note"]
 _INTERVAL_NOTE = ("paired over seeds, Student-t 95 % interval; a direction is called only when the interval "
                   "excludes 0")
 
@@ -45,7 +46,8 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
       direction only when the interval excludes 0); None when nothing could be paired;
     * ``acc_delta``, ``acc_low``, ``acc_high``: the same paired difference for accuracy;
     * ``degenerate``: how many of the paired runs (both sides) are degenerate; ``near_constant``: how
-      many are near-constant (`fapkit.metrics.is_near_constant`);
+      many are near-constant (`fapkit.metrics.is_near_constant`); ``uninformed``: how many played
+      against an uninformed adversary (`fapkit.cache.RunResult.uninformed`);
     * ``paper_fairer``: whether the paper's `paper_table` has FAPrune fairer than the baseline (None
       when it does not report both); by default table 2 for DEO and 3 for DI ("1" for table 1).
     """
@@ -61,7 +63,8 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
         title = row_title(base)
         ours, other = by_method.get("faprune", {}), by_method.get(base, {})
         row: dict[str, Any] = {"target": target, "metric": metric, "baseline": title, "seeds": 0,
-                               "verdict": None, "degenerate": 0, "near_constant": 0, "paper_fairer": None}
+                               "verdict": None, "degenerate": 0, "near_constant": 0, "uninformed": 0,
+                               "paper_fairer": None}
         row.update({k: math.nan for k in ("ours", "theirs", "delta", "low", "high", "ratio",
                                           "acc_delta", "acc_low", "acc_high")})
         notes: list[str] = []
@@ -94,7 +97,9 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
                            acc_delta=acc.mean, acc_low=acc.low, acc_high=acc.high,
                            degenerate=sum(int(ours[s].degenerate) + int(other[s].degenerate) for s in used),
                            near_constant=sum(int(getattr(ours[s], "near_constant", False))
-                                             + int(getattr(other[s], "near_constant", False)) for s in used))
+                                             + int(getattr(other[s], "near_constant", False)) for s in used),
+                           uninformed=sum(int(getattr(ours[s], "uninformed", False))
+                                          + int(getattr(other[s], "uninformed", False)) for s in used))
         row["note"] = "; ".join(notes)
         if panel is not None:
             po, pb = panel.find("faprune"), panel.find(base)
@@ -176,6 +181,9 @@ def direction_text(summary: pd.DataFrame) -> str:
         if int(row.get("near_constant", 0) or 0):
             extra += (f"; ⚠ {int(row['near_constant'])} of the {2 * n} paired runs are near-constant "
                       "(a group's selection rate within 0.05 of 0 or 1)")
+        if int(row.get("uninformed", 0) or 0):
+            extra += (f"; ⚠ {int(row['uninformed'])} of the {2 * n} paired runs played against an uninformed "
+                      "adversary (its warm-up ended below the stated share of what the predictions carry about z)")
         note = "; ".join(part for part in str(row["note"] or "").split("; ") if part and part != "1 seed: no interval")
         if note:
             extra += f" ({note})"

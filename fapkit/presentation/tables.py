@@ -57,6 +57,7 @@ def results_frame(results: Iterable[Any]) -> pd.DataFrame:
             "seed": int(cfg.seed), "PR.": nominal_ratio(r), "achieved PR.": float(r.ratio),
             "acc": float(r.acc), "DI": float(r.di), "DEO": float(r.deo), "degenerate": bool(r.degenerate),
             "near-constant": bool(getattr(r, "near_constant", False)),
+            "uninformed": bool(getattr(r, "uninformed", False)),
             "seconds": float(getattr(r, "seconds", 0.0) or 0.0),
         })
     return pd.DataFrame(rows)
@@ -99,6 +100,7 @@ def _beside_paper(results: Sequence[Any], panel: paper.PaperPanel | None, metric
             "seeds": len(runs),
             "degenerate": sum(bool(r.degenerate) for r in runs),
             "near-constant": sum(bool(getattr(r, "near_constant", False)) for r in runs),
+            "uninformed": sum(bool(getattr(r, "uninformed", False)) for r in runs),
             "paper PR.": p.ratio if p is not None else math.nan,
             f"paper acc ({dataset})": p.acc if p is not None else math.nan,
             f"paper {metric} ({dataset})": p.value if p is not None else math.nan,
