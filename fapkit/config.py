@@ -17,7 +17,17 @@ from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .registry import method_names, spec_of
 from .schedule import LR_SCHEDULES
-from .settings import SECTIONS, AdversaryConfig, DataConfig, Init, RunConfig, Scope, check_choice, setting_names
+from .settings import (
+    SECTIONS,
+    AdversaryConfig,
+    Budget,
+    DataConfig,
+    Init,
+    RunConfig,
+    Scope,
+    check_choice,
+    setting_names,
+)
 
 __all__ = ["ARCHITECTURES", "DATASETS", "PRESETS", "AdversaryConfig", "DataConfig", "RunConfig", "default_seeds",
            "make_config", "updated", "validate"]
@@ -170,6 +180,14 @@ def validate(cfg: RunConfig) -> None:
     if cfg.schedule not in LR_SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, got {cfg.schedule!r}")
     check_type("bn_reestimate", cfg.bn_reestimate, bool)
+    check_choice("budget", cfg.budget, Budget)
+    for name in ("patience", "budget_ceiling"):
+        check_type(name, getattr(cfg, name), int)
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    check_type("budget_tail", cfg.budget_tail, (int, float))
+    if not 0.0 <= cfg.budget_tail <= 1.0:
+        raise ValueError(f"budget_tail must be a fraction of the main phase in [0, 1], got {cfg.budget_tail}")
     for name in ("epochs", "pretrain_epochs", "batch_size", "seed"):
         check_type(name, getattr(cfg, name), int)
     check_ratio(cfg.ratio)

@@ -393,7 +393,8 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
         if options.finetune_epochs > 0:
             masker = attach_fixed(model, masks)
             workdir = inputs.workdir / f"iteration-{t:02d}"
-            stage = scheduled_stage(cfg, "ce", options.finetune_epochs, lr * FINETUNE_LR_FACTOR)
+            # the authors' fixed fine-tuning between iterations; the final retrain follows the run's budget
+            stage = scheduled_stage(cfg, "ce", options.finetune_epochs, lr * FINETUNE_LR_FACTOR, adaptive=False)
             fine = fit(model, _trainable(model), inputs.train, inputs.monitor, stage, masker=masker, workdir=workdir,
                        progress=inputs.progress, device=device, seed=cfg.seed + t, desc=f"{inputs.desc} it {t}")
             masker.detach()  # the weights are now W ⊙ m; the next iteration masks them further

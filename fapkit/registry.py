@@ -17,7 +17,7 @@ from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setti
 #: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
 #: How every stage trains over time (`fapkit.schedule`, `fapkit.batchnorm`): read by every stage's key.
-SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate")
+SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ Init = Literal["pretrained", "random"]
 Scope = Literal["layer", "global"]
 GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
 WarmupRule = Literal["fixed", "plateau", "informed"]
+Budget = Literal["fixed", "patience"]                # a stage's length: its epoch count, or `fapkit.budget`'s rule
 DiscInput = Literal["prob", "logit"]                 # what the heads read: σ(logit) (the paper) or the standardised logit
 
 
@@ -209,6 +210,10 @@ class RunConfig:
     schedule: LrSchedule = "cosine"    # weights' and scores' lr: "cosine" (warm-up, then to ≈ 0) or "constant"
     lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
     bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
+    budget: Budget = "fixed"           # "patience": every stage trains until its validation loss stops improving
+    patience: int = 2                  # ... for this many epochs (`fapkit.budget`), then a cosine tail
+    budget_ceiling: int = 4            # ... for at most this many times the stage's fixed epoch count
+    budget_tail: float = 0.25          # ... the tail lasting this fraction of the epochs before it (at least one)
     scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs
     weight_decay: float = 0.0
     seed: int = 0

@@ -25,6 +25,7 @@ completed epoch. A non-finite loss stops the run with the epoch, step and value.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
@@ -34,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import budget
 from .batches import Batch, as_batch, check_groups, check_labels, group_count, one_logit
 from .batchnorm import reestimate_batchnorm
 from .discriminators import (
@@ -66,6 +68,9 @@ class Stage:
     schedule: LrSchedule = "constant"  # the trained parameters' lr over the stage (`fapkit.schedule`)
     lr_warmup: float = 0.0
     bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.batchnorm`)
+    patience: int | None = None        # None: exactly `epochs`; else the patience rule decides (`fapkit.budget`)
+    max_epochs: int | None = None      # the patience rule's ceiling on the main phase (None: 4 × epochs)
+    tail: float = 0.25                 # the patience rule's cosine tail, a fraction of the main phase
 
     def __post_init__(self) -> None:
         if self.kind not in STEPS:
@@ -86,10 +91,18 @@ class Stage:
 
 
 def scheduled_stage(cfg: Any, kind: StepKind, epochs: int, lr: float, *, weight_decay: float | None = None,
-                    adversary: AdversaryConfig | None = None) -> Stage:
-    """A stage on the run's schedule (``cfg``: a `fapkit.settings.RunConfig`): every method's stages train alike."""
+                    adversary: AdversaryConfig | None = None, adaptive: bool = True) -> Stage:
+    """A stage on the run's schedule (``cfg``: a `fapkit.settings.RunConfig`): every method's stages train alike.
+
+    With ``cfg.budget == "patience"`` the stage's length follows the patience rule (`fapkit.budget`,
+    ceiling ``cfg.budget_ceiling × epochs``) unless `adaptive` is False (a method's inner, fixed-length
+    steps, such as FairGRAPE's fine-tuning between pruning iterations).
+    """
+    rule = cfg.budget == "patience" and adaptive
     return Stage(kind, epochs, lr, cfg.weight_decay if weight_decay is None else weight_decay, adversary=adversary,
-                 schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate)
+                 schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate,
+                 patience=cfg.patience if rule else None, max_epochs=cfg.budget_ceiling * epochs if rule else None,
+                 tail=cfg.budget_tail)
 
 
 @dataclass
@@ -365,9 +378,11 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     if players.disc is not None and start == 0:  # the reference and the heads' input, with or without a warm-up
         warmup = warm_up_discriminator(model, players.disc, players.disc_opt, train_loader, stage.game, device)
     clock = _Clock(stage, _batches_per_epoch(train_loader, stage))
+    clock.resume(history)
 
-    for epoch in range(start, stage.epochs):
-        bar = f"{desc} {epoch + 1}/{stage.epochs}" if progress else None
+    epoch = start
+    while clock.epochs is None or epoch < clock.epochs:
+        bar = f"{desc} {epoch + 1}/{clock.epochs or '?'}" if progress else None
         record = {"epoch": epoch + 1, **train_one_epoch(players, stage, train_loader, epoch, clock=clock,
                                                          check=epoch == start, progress=bar, step=step)}
         if epoch == 0:
@@ -379,12 +394,14 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         if initial_masks is not None:
             record["mask_changed"] = _fraction_changed(initial_masks, masker.masks())
         history.append(record)
+        clock.decide(history)
         if select == "best_val_loss" and (best is None or record["val_loss"] < best["val_loss"]):
             best = {"epoch": epoch + 1, "val_loss": record["val_loss"], "model": _copy_state(model)}
         if ckpt_path is not None:
             _save_checkpoint(ckpt_path, stage, epoch + 1, history, players, initial_masks, step)
             if best is not None and best["epoch"] == epoch + 1:
                 save_torch(ckpt_path.with_name(BEST), best)
+        epoch += 1
     if best is not None and history:
         model.load_state_dict(best["model"])
         history[-1]["selected_epoch"] = best["epoch"]
@@ -401,26 +418,62 @@ def _status_of_first_epoch(record: dict[str, Any], game: AdversaryConfig) -> Adv
     return adversary_status(record.get("train_adv_mixed", 0.0), reference, game.warmup_share)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Clock:
-    """Where a step falls in the stage's schedule: its learning rate and its λ."""
+    """Where a step falls in the stage's schedule: its learning rate, its λ, and (patience rule) the stage's length."""
 
     stage: Stage
     steps_per_epoch: int
+    tail_start: int | None = None      # patience rule: the epoch its cosine tail starts (None: undecided)
+    tail_length: int = 0
+
+    @property
+    def epochs(self) -> int | None:
+        """The stage's length in epochs; None while the patience rule has not decided it."""
+        if self.stage.patience is None:
+            return self.stage.epochs
+        return None if self.tail_start is None else self.tail_start + self.tail_length
+
+    def _reference_steps(self) -> int:
+        """The steps the lr warm-up and the λ ramp are fractions of: the stage, or its shortest main phase."""
+        epochs = self.stage.epochs if self.stage.patience is None else self.stage.patience + 1
+        return epochs * self.steps_per_epoch
 
     def _position(self, epoch: int, step: int) -> tuple[int, int]:
-        total = self.stage.epochs * self.steps_per_epoch
+        total = self._reference_steps()
         return min(epoch * self.steps_per_epoch + step, total - 1), total
 
     def lr(self, epoch: int, step: int) -> float:
-        t, total = self._position(epoch, step)
-        return self.stage.lr * lr_factor(t, total, self.stage.lr_warmup, self.stage.schedule)
+        if self.stage.patience is None or self.stage.schedule == "constant":
+            t, total = self._position(epoch, step)
+            return self.stage.lr * lr_factor(t, total, self.stage.lr_warmup, self.stage.schedule)
+        reference = self._reference_steps()
+        warmup = min(math.ceil(self.stage.lr_warmup * reference), reference - 1)
+        return self.stage.lr * budget.lr_factor(epoch * self.steps_per_epoch + step, self.steps_per_epoch,
+                                                warmup_steps=warmup, tail_start=self.tail_start,
+                                                tail_length=self.tail_length)
 
     def lam(self, epoch: int, step: int) -> float:
         if self.stage.adversary is None:
             return 0.0
         t, total = self._position(epoch, step)
         return self.stage.adversary.lam * lam_factor(t, total, self.stage.adversary.lam_ramp)
+
+    def decide(self, history: list[dict[str, Any]]) -> None:
+        """After an epoch of the main phase: start the tail if the patience rule ends it (the record says so)."""
+        stage = self.stage
+        if stage.patience is None or self.tail_start is not None:
+            return
+        ceiling = stage.max_epochs if stage.max_epochs is not None else 4 * stage.epochs
+        if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience, max_epochs=ceiling):
+            self.tail_start, self.tail_length = len(history), budget.tail_epochs(len(history), stage.tail)
+            history[-1].update(budget_main_epochs=self.tail_start, budget_tail_epochs=self.tail_length)
+
+    def resume(self, history: list[dict[str, Any]]) -> None:
+        """The patience rule's decision as a resumed stage's records hold it."""
+        for record in history:
+            if "budget_tail_epochs" in record:
+                self.tail_start, self.tail_length = record["budget_main_epochs"], record["budget_tail_epochs"]
 
 
 def _batches_per_epoch(loader: Iterable, stage: Stage) -> int:

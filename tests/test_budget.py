@@ -1,0 +1,76 @@
+"""The patience rule for stage budgets (`fapkit.budget`, DESIGN.md §12)."""
+import math
+
+import pytest
+import torch
+from test_convergence import _loader, _OneLogit
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from fapkit import budget
+from fapkit.config import make_config
+from fapkit.train import Stage, fit, scheduled_stage
+
+
+def test_the_main_phase_ends_after_patience_epochs_without_improvement_or_at_the_ceiling():
+    assert not budget.main_phase_over([0.7, 0.6], patience=2, max_epochs=10)  # too few epochs to judge
+    assert not budget.main_phase_over([0.7, 0.6, 0.5], patience=2, max_epochs=10)
+    assert budget.main_phase_over([0.7, 0.6, 0.6, 0.6], patience=2, max_epochs=10)
+    assert not budget.main_phase_over([0.7, 0.6, 0.61, 0.598], patience=2, max_epochs=10)  # 2e-3 better counts
+    assert budget.main_phase_over([0.7, 0.6, 0.61, 0.5995], patience=2, max_epochs=10)  # 5e-4 does not
+    assert budget.main_phase_over([0.9, 0.8, 0.7], patience=2, max_epochs=3)  # still improving: the ceiling
+    assert budget.tail_epochs(3, 0.25) == 1 and budget.tail_epochs(9, 0.25) == 3 and budget.tail_epochs(4, 0.0) == 1
+
+
+def test_the_patience_lr_warms_up_holds_then_decays_over_the_tail():
+    f = lambda step, start: budget.lr_factor(step, 10, warmup_steps=4, tail_start=start, tail_length=2)  # noqa: E731
+    assert [f(s, None) for s in (0, 3, 4, 55)] == [0.25, 1.0, 1.0, 1.0]
+    assert f(49, 5) == 1.0 and f(50, 5) == 1.0  # the tail starts at its top
+    assert f(69, 5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 19 / 20))) and f(69, 5) < 0.01
+
+
+def _recorded_lrs(model, loader, stage):
+    seen: list[float] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    try:
+        history = fit(model, list(model.parameters()), loader, loader, stage)
+    finally:
+        handle.remove()
+    return history, seen
+
+
+def test_a_patience_stage_stops_once_the_validation_loss_stops_improving_then_runs_its_tail():
+    torch.manual_seed(0)
+    model, loader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 1)), _loader()  # 4 batches/epoch
+    # no BatchNorm and lr 1e-12: nothing improves, so the main phase ends at patience + 1 = 3 epochs; tail ceil(0.25·3) = 1
+    stage = Stage("ce", epochs=5, lr=1e-12, schedule="cosine", lr_warmup=0.1, patience=2, max_epochs=20)
+    history, lrs = _recorded_lrs(model, loader, stage)
+    assert len(history) == 4 and len(lrs) == 16
+    assert history[2]["budget_main_epochs"] == 3 and history[2]["budget_tail_epochs"] == 1
+    assert lrs[0] == pytest.approx(1e-12 / 2) and lrs[11] == pytest.approx(1e-12)  # warm-up: ceil(0.1·12) = 2 steps
+    assert lrs[-1] < 0.2e-12  # the tail decays
+    # the ceiling ends a phase that still improves
+    stage = Stage("ce", epochs=1, lr=1e-2, schedule="cosine", patience=2, max_epochs=2)
+    history, _ = _recorded_lrs(_OneLogit(), _loader(), stage)
+    assert history[1]["budget_main_epochs"] == 2 and len(history) == 3
+
+
+def test_a_resumed_patience_stage_keeps_its_decision(tmp_path):
+    stage = Stage("ce", epochs=5, lr=1e-12, schedule="cosine", patience=2, max_epochs=20)
+    model = _OneLogit()
+    first = fit(model, list(model.parameters()), _loader(), _loader(), stage, workdir=tmp_path)
+    assert any("budget_tail_epochs" in h for h in first)
+    again = _OneLogit()
+    second = fit(again, list(again.parameters()), _loader(), _loader(), stage, workdir=tmp_path)
+    assert second == first  # resumed after its last epoch: nothing more to train
+
+
+def test_the_run_setting_reaches_every_stage_but_fairgrapes_inner_fine_tuning():
+    cfg = make_config("sgdp", preset="smoke", budget="patience", patience=3, budget_ceiling=5)
+    stage = scheduled_stage(cfg, "ce", 4, 1e-3)
+    assert (stage.patience, stage.max_epochs, stage.tail) == (3, 20, 0.25)
+    assert scheduled_stage(cfg, "ce", 4, 1e-3, adaptive=False).patience is None
+    assert scheduled_stage(make_config("sgdp", preset="smoke"), "ce", 4, 1e-3).patience is None
+    with pytest.raises(ValueError, match="budget must be one of 'fixed', 'patience', got 'auto'"):
+        make_config("sgdp", budget="auto")
+    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+        make_config("sgdp", patience=0)
