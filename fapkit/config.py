@@ -70,7 +70,10 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # large enough that DEO's standard error is ≈ 0.02; per-epoch validation reads 1,000 images, the
     # final validation (for choosing settings) all 5,000. Scratch gets the pretraining budget.
     # masked_lr 3e-3: the fixed-mask stages' weight lr, searched on validation accuracy (README "Presets").
-    "quick": dict(arch="resnet18", epochs=3, pretrain_epochs=4, lr=1e-3, score_lr=1e-2, masked_lr=3e-3, scratch_epochs=4,
+    # budget "auto": these epoch counts on ResNet18 and SynthFaces, where they were searched; the patience
+    # rule for any other architecture, dataset or a user's model (`resolve_budget`, README "Stage budgets").
+    "quick": dict(arch="resnet18", epochs=3, pretrain_epochs=4, budget="auto", lr=1e-3, score_lr=1e-2, masked_lr=3e-3,
+                  scratch_epochs=4,
                   **_SHORT_SCHEDULE_ADVERSARY, fairgrape=_SHORT_FAIRGRAPE, ceag=_SHORT_CEAG,
                   data=dict(size=32, n_train=3000, n_valid=5000, n_test=10000, n_monitor=1000)),
     # The paper's settings (ResNet18, Adam lr 1e-4, batch 64, 30 pretraining epochs, discriminator
@@ -81,6 +84,26 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # stage's steps, then cosine to ≈ 0, BN statistics re-estimated at the end). The paper states no
     # schedule; ``schedule="constant", bn_reestimate=False`` is its literal constant-lr reading.
 }
+
+
+#: Where a preset's fixed epoch counts were chosen (architecture, dataset): its "auto" budget keeps them there.
+BUDGET_HOME: dict[str, tuple[str, str]] = {"quick": ("resnet18", "synth")}
+
+
+def resolve_budget(cfg: RunConfig, *, user: bool = False, given: bool = False) -> RunConfig:
+    """`cfg` with an ``"auto"`` budget made concrete: "fixed" on its preset's `BUDGET_HOME`, else "patience".
+
+    `user`: the run trains a user's model or data, which no preset's epoch counts were chosen for; a
+    budget the preset made "fixed" for the home architecture is then "patience" too, unless the user
+    set the budget (`given`).
+    """
+    if user and not given and _PRESET_VALUES[cfg.preset].get("budget") == "auto":
+        cfg = replace(cfg, budget="auto")
+    if cfg.budget != "auto":
+        return cfg
+    home = BUDGET_HOME.get(cfg.preset)
+    at_home = not user and home is not None and (cfg.arch, cfg.data.name) == home
+    return replace(cfg, budget="fixed" if at_home else "patience")
 
 
 #: Seeds a notebook averages over when its SEEDS parameter is None, per preset and kind of table:
@@ -129,8 +152,8 @@ def make_config(method: str = "faprune", *, preset: str = "quick", **overrides: 
         if whole is not None:
             sections[name].update(whole if isinstance(whole, dict) else _fields_of(whole))
     _route({k: v for k, v in overrides.items() if v is not None or k in _NULLABLE}, sections, values)
-    cfg = RunConfig(method=method, preset=preset, **values,
-                    **{name: cls(**sections[name]) for name, cls in SECTIONS.items()})
+    cfg = resolve_budget(RunConfig(method=method, preset=preset, **values,
+                                   **{name: cls(**sections[name]) for name, cls in SECTIONS.items()}))
     validate(cfg)
     return cfg
 

@@ -58,7 +58,7 @@ import torch.nn as nn
 
 from .batches import group_count, group_names
 from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock, stage_settings
-from .config import RunConfig, make_config, updated
+from .config import RunConfig, make_config, resolve_budget, updated
 from .data import make_loader
 from .evaluation import evaluate
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
@@ -137,7 +137,9 @@ def run_variants(method: str, variants: Sequence[dict[str, Any]], *, preset: str
 def _context(method: str, preset: str, model: UserModel | None, train: Iterable | None, valid: Iterable | None,
              test: Iterable | None, progress: bool, runs_dir: str | Path, settings: dict[str, Any]) -> _Context:
     """Config and loaders of one `fapkit.run` call, checked before anything trains."""
-    cfg = make_config(method, preset=preset, **settings)
+    user = model is not None or train is not None
+    # a preset's epoch counts were not chosen for the user's model or data
+    cfg = resolve_budget(make_config(method, preset=preset, **settings), user=user, given="budget" in settings)
     if (train is None) != (valid is None) or (train is None) != (test is None):
         raise ValueError("pass all three of train=, valid=, test= loaders, or none of them")
     if model is not None and not isinstance(model, nn.Module) and callable(model):

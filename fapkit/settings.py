@@ -22,7 +22,8 @@ Init = Literal["pretrained", "random"]
 Scope = Literal["layer", "global"]
 GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
 WarmupRule = Literal["fixed", "plateau", "informed"]
-Budget = Literal["fixed", "patience"]                # a stage's length: its epoch count, or `fapkit.budget`'s rule
+Budget = Literal["fixed", "patience", "auto"]        # a stage's length: its epoch count, `fapkit.budget`'s rule,
+# or "auto": fixed on the preset's own architecture and dataset, patience elsewhere (`fapkit.config.resolve_budget`)
 DiscInput = Literal["prob", "logit"]                 # what the heads read: σ(logit) (the paper) or the standardised logit
 
 

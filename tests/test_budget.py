@@ -70,7 +70,19 @@ def test_the_run_setting_reaches_every_stage_but_fairgrapes_inner_fine_tuning():
     assert (stage.patience, stage.max_epochs, stage.tail) == (3, 20, 0.25)
     assert scheduled_stage(cfg, "ce", 4, 1e-3, adaptive=False).patience is None
     assert scheduled_stage(make_config("sgdp", preset="smoke"), "ce", 4, 1e-3).patience is None
-    with pytest.raises(ValueError, match="budget must be one of 'fixed', 'patience', got 'auto'"):
-        make_config("sgdp", budget="auto")
+    with pytest.raises(ValueError, match="budget must be one of 'fixed', 'patience', 'auto', got 'epochs'"):
+        make_config("sgdp", budget="epochs")
     with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
         make_config("sgdp", patience=0)
+
+
+def test_the_quick_presets_auto_budget_keeps_its_epochs_at_home_and_the_rule_elsewhere():
+    from fapkit.config import resolve_budget
+
+    assert make_config("faprune").budget == "fixed"  # ResNet18 on SynthFaces: where the epochs were searched
+    assert make_config("faprune", arch="mobilenet_v2").budget == "patience"
+    assert make_config("faprune", dataset="celeba").budget == "patience"
+    assert resolve_budget(make_config("faprune"), user=True).budget == "patience"  # a user's model or data
+    assert resolve_budget(make_config("faprune", budget="fixed"), user=True, given=True).budget == "fixed"
+    assert resolve_budget(make_config("faprune", preset="smoke"), user=True).budget == "fixed"  # seconds
+    assert make_config("faprune", preset="paper").budget == "fixed"  # the paper's 30 + 10 epochs
