@@ -1,7 +1,8 @@
 """fapkit: fairness-aware adversarial network pruning (FAPrune) as a research kit.
 
 ``fapkit.run(method, ...)`` runs one method of the paper (see `fapkit.methods`), ``fapkit.sweep(fapkit.grid(...))``
-a grid of them, in this process or on a Dask cluster (see `fapkit.sweep` and docs/sweeps.md); the building blocks
+a grid of them, in this process or on a Dask cluster (see `fapkit.sweep` and docs/sweeps.md), ``fapkit.tune(method,
+tolerance=0.01, ...)`` the fairest setting of its knob within an accuracy budget; the building blocks
 live in `fapkit.masking` (prunable layers), `fapkit.discriminators`, `fapkit.train` (the loop),
 `fapkit.metrics` (DI, DEO) and `fapkit.data` (SynthFaces, CelebA, LFW).
 """
@@ -13,9 +14,10 @@ from .config import RunConfig, make_config  # noqa: E402
 from .methods import run  # noqa: E402
 from .registry import method_names, register  # noqa: E402
 from .sweeps import grid, sweep  # noqa: E402  (`fapkit.sweep` is the function; the module is `fapkit.sweeps`)
+from .tuning import tune  # noqa: E402  (`fapkit.tune` is the function; the module is `fapkit.tuning`)
 
 __all__ = ["METHODS", "RunConfig", "RunResult", "grid", "make_config", "method_names", "register", "run", "sweep",
-           "__version__"]
+           "tune", "__version__"]
 
 
 def __getattr__(name: str):

@@ -170,7 +170,7 @@ def _sweep(args: argparse.Namespace, axes: dict[str, list[Any]]) -> int:
 
 
 def _tune(args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from .tune import tune
+    from .tuning import tune
 
     result = tune(args.method, tolerance=args.tolerance, metric=args.metric, values=args.values, seeds=args.seeds,
                   widen=args.widen, preset=args.preset, workers=args.workers, scheduler=args.scheduler,

@@ -10,7 +10,7 @@ from fake_results import fake
 
 import fapkit
 from fapkit.data.tabular import TabularConfig, TabularLoader, TabularSplit, mlp, tabular_loaders
-from fapkit.tune import KNOB_GRIDS, _widening, choose, tune
+from fapkit.tuning import KNOB_GRIDS, _widening, choose, tune
 
 _TINY = dict(preset="smoke", epochs=3, pretrain_epochs=4, ratio=0.5, seeds=[0, 1], values=[1.0, 5.0], widen=0)
 
@@ -78,6 +78,7 @@ def test_tune_shares_the_dense_model_across_knob_values(tmp_path, monkeypatch):
 
 
 def test_tune_refuses_bad_input_by_name():
+    assert fapkit.tune is tune  # the function; the module is fapkit.tuning
     with pytest.raises(ValueError, match="'sgdp' has no knob"):
         tune("sgdp")
     with pytest.raises(ValueError, match="tolerance must be"):

@@ -82,7 +82,7 @@ def _baselines(task: Task, seeds: Sequence[int], runs_dir: str) -> dict[str, lis
 
 def _tuned(task: Task, seeds: Sequence[int], runs_dir: str) -> Any:
     """`fapkit.tune` of FAPrune at `TOLERANCE` over the same seeds."""
-    from ..tune import tune
+    from ..tuning import tune
 
     return tune("faprune", tolerance=TOLERANCE, seeds=seeds, runs_dir=runs_dir, **task.inputs())
 
@@ -207,6 +207,29 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def diagnosis_markdown(rows: list[dict[str, Any]], start: str = "faprune") -> str:
+    """The warm-up variants on one starting model per seed: spread of its predictions, reference, outcomes."""
+    head = " | ".join(f"{i} / {r}" for i, r in VARIANTS)
+    lines = [f"| task | σ(logit) std | logit std | reference (nats) | {head} |",
+             "|---|---|---|---|" + "---|" * len(VARIANTS)]
+    for r in rows:
+        diag = [d for d in r.get("diagnosis", []) if d["start"] == start]
+        if not diag:
+            continue
+        cells = []
+        for disc_input, rule in VARIANTS:
+            outs = [d[f"{disc_input}/{rule}"] for d in diag]
+            counts = {s: sum(o["status"] == s for o in outs) for s in ("informed", "uninformed", "nothing to learn")}
+            adv = stats.mean_std(o["advantage"] for o in outs)[0]
+            passes = stats.mean_std(o["passes"] for o in outs)[0]
+            cells.append(f"{adv:+.4f}, {passes:.0f} passes; {counts['informed']} / {counts['uninformed']} / "
+                         f"{counts['nothing to learn']}")
+        lines.append(f"| {r['task']} | {stats.mean_std(d['prob_std'] for d in diag)[0]:.3f} | "
+                     f"{stats.mean_std(d['logit_std'] for d in diag)[0]:.3f} | "
+                     f"{stats.mean_std(d['reference'] for d in diag)[0]:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def figure(rows: list[dict[str, Any]], path: Path) -> None:
     """FAPrune's DEO as a share of the better baseline's, defaults and tuned, per task."""
     import matplotlib
@@ -237,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs-dir", default="runs/robustness")
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--figures-dir", default="figures")
+    parser.add_argument("--report", action="store_true", help="only rewrite the table and figure from the JSON")
     args = parser.parse_args(argv)
     import warnings
 
@@ -245,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = Path(args.results_dir) / "robustness.json"
     done = {r["task"]: r for r in (load_json(out) if out.exists() else [])}  # a killed suite keeps its tasks
     for task in TASKS:
-        if task.name not in args.tasks:
+        if task.name not in args.tasks or args.report:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the flags are in the table
@@ -255,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         save_json(out, [done[t.name] for t in TASKS if t.name in done])
     rows = [done[t.name] for t in TASKS if t.name in done]
     (Path(args.results_dir) / "robustness.md").write_text(markdown(rows) + "\n")
+    for start in ("faprune", "adv_debias"):
+        (Path(args.results_dir) / f"robustness_diagnosis_{start}.md").write_text(diagnosis_markdown(rows, start) + "\n")
     figure(rows, Path(args.figures_dir) / "robustness.png")
     print(markdown(rows))
 
