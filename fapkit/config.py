@@ -86,8 +86,11 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
 }
 
 
-#: Where a preset's fixed epoch counts were chosen (architecture, dataset): its "auto" budget keeps them there.
-BUDGET_HOME: dict[str, tuple[str, str]] = {"quick": ("resnet18", "synth")}
+#: Where a preset's fixed epoch counts were chosen (the learning problem: architecture, dataset, target, image
+#: size, training split): its "auto" budget keeps them there. The sensitive attribute is not part of it: it
+#: changes what is measured, not what the network must learn.
+BUDGET_HOME: dict[str, dict[str, Any]] = {
+    "quick": dict(arch="resnet18", name="synth", target="Attractive", size=32, n_train=3000)}
 
 
 def resolve_budget(cfg: RunConfig, *, user: bool = False, given: bool = False) -> RunConfig:
@@ -102,7 +105,8 @@ def resolve_budget(cfg: RunConfig, *, user: bool = False, given: bool = False) -
     if cfg.budget != "auto":
         return cfg
     home = BUDGET_HOME.get(cfg.preset)
-    at_home = not user and home is not None and (cfg.arch, cfg.data.name) == home
+    here = {"arch": cfg.arch, **{k: getattr(cfg.data, k) for k in ("name", "target", "size", "n_train")}}
+    at_home = not user and home is not None and here == home
     return replace(cfg, budget="fixed" if at_home else "patience")
 
 

@@ -82,6 +82,9 @@ def test_the_quick_presets_auto_budget_keeps_its_epochs_at_home_and_the_rule_els
     assert make_config("faprune").budget == "fixed"  # ResNet18 on SynthFaces: where the epochs were searched
     assert make_config("faprune", arch="mobilenet_v2").budget == "patience"
     assert make_config("faprune", dataset="celeba").budget == "patience"
+    assert make_config("faprune", target="Smiling").budget == "patience"  # another learning problem
+    assert make_config("faprune", n_train=2000).budget == "patience"
+    assert make_config("faprune", sensitive="Age_Group").budget == "fixed"  # the same problem, measured otherwise
     assert resolve_budget(make_config("faprune"), user=True).budget == "patience"  # a user's model or data
     assert resolve_budget(make_config("faprune", budget="fixed"), user=True, given=True).budget == "fixed"
     assert resolve_budget(make_config("faprune", preset="smoke"), user=True).budget == "fixed"  # seconds
