@@ -435,9 +435,8 @@ class _Clock:
         return None if self.tail_start is None else self.tail_start + self.tail_length
 
     def _reference_steps(self) -> int:
-        """The steps the lr warm-up and the λ ramp are fractions of: the stage, or its shortest main phase."""
-        epochs = self.stage.epochs if self.stage.patience is None else self.stage.patience + 1
-        return epochs * self.steps_per_epoch
+        """The steps the lr warm-up and the λ ramp are fractions of: the stage's (fixed, or the patience rule's floor)."""
+        return self.stage.epochs * self.steps_per_epoch
 
     def _position(self, epoch: int, step: int) -> tuple[int, int]:
         total = self._reference_steps()
@@ -465,7 +464,8 @@ class _Clock:
         if stage.patience is None or self.tail_start is not None:
             return
         ceiling = stage.max_epochs if stage.max_epochs is not None else 4 * stage.epochs
-        if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience, max_epochs=ceiling):
+        if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience, max_epochs=ceiling,
+                                  min_epochs=stage.epochs):
             self.tail_start, self.tail_length = len(history), budget.tail_epochs(len(history), stage.tail)
             history[-1].update(budget_main_epochs=self.tail_start, budget_tail_epochs=self.tail_length)
 

@@ -18,6 +18,7 @@ def test_the_main_phase_ends_after_patience_epochs_without_improvement_or_at_the
     assert not budget.main_phase_over([0.7, 0.6, 0.61, 0.598], patience=2, max_epochs=10)  # 2e-3 better counts
     assert budget.main_phase_over([0.7, 0.6, 0.61, 0.5995], patience=2, max_epochs=10)  # 5e-4 does not
     assert budget.main_phase_over([0.9, 0.8, 0.7], patience=2, max_epochs=3)  # still improving: the ceiling
+    assert not budget.main_phase_over([0.7, 0.6, 0.6, 0.6], patience=2, max_epochs=10, min_epochs=5)  # the floor
     assert budget.tail_epochs(3, 0.25) == 1 and budget.tail_epochs(9, 0.25) == 3 and budget.tail_epochs(4, 0.0) == 1
 
 
@@ -41,8 +42,8 @@ def _recorded_lrs(model, loader, stage):
 def test_a_patience_stage_stops_once_the_validation_loss_stops_improving_then_runs_its_tail():
     torch.manual_seed(0)
     model, loader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 1)), _loader()  # 4 batches/epoch
-    # no BatchNorm and lr 1e-12: nothing improves, so the main phase ends at patience + 1 = 3 epochs; tail ceil(0.25·3) = 1
-    stage = Stage("ce", epochs=5, lr=1e-12, schedule="cosine", lr_warmup=0.1, patience=2, max_epochs=20)
+    # no BatchNorm, lr 1e-12: nothing improves, so the main phase ends at its floor (epochs = 3); tail ceil(0.25·3) = 1
+    stage = Stage("ce", epochs=3, lr=1e-12, schedule="cosine", lr_warmup=0.1, patience=2, max_epochs=20)
     history, lrs = _recorded_lrs(model, loader, stage)
     assert len(history) == 4 and len(lrs) == 16
     assert history[2]["budget_main_epochs"] == 3 and history[2]["budget_tail_epochs"] == 1
