@@ -124,6 +124,8 @@ def tune(method: str = "faprune", *, tolerance: float = 0.01, metric: Metric = "
                          f"{', '.join(m for m in _knob_methods())}")
     if knob in settings:
         raise ValueError(f"{knob!r} is the knob tune chooses; do not pass it (give values= to set the grid)")
+    if "seed" in settings:
+        raise ValueError("tune runs every value on several seeds: pass seeds=[...] instead of seed=")
     if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be an accuracy difference in [0, 1), e.g. 0.01 for one point, "
                          f"got {tolerance!r}")

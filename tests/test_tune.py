@@ -85,6 +85,8 @@ def test_tune_refuses_bad_input_by_name():
         tune("faprune", tolerance=-0.1)
     with pytest.raises(ValueError, match="'lam' is the knob"):
         tune("faprune", lam=2.0)
+    with pytest.raises(ValueError, match="pass seeds="):
+        tune("faprune", seed=3)
     with pytest.raises(ValueError, match="metric must be"):
         tune("faprune", metric="EO")
 
