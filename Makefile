@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test bench robustness setup clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: setup
 
 bench: setup
 	$(PY) -m fapkit.bench
+
+robustness: setup
+	$(PY) -m fapkit.bench.robustness
 
 clean:
 	rm -rf build results figures runs data/cache
