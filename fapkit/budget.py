@@ -27,6 +27,8 @@ from typing import Sequence
 
 #: The least fall of the monitored validation loss (nats) that counts as an improvement.
 MIN_DELTA = 1e-3
+#: The ceiling of the main phase, in multiples of the floor, when a stage names none (`RunConfig.budget_ceiling`).
+DEFAULT_CEILING = 4
 
 
 def main_phase_over(val_losses: Sequence[float], *, patience: int, max_epochs: int, min_epochs: int = 1,

@@ -463,7 +463,7 @@ class _Clock:
         stage = self.stage
         if stage.patience is None or self.tail_start is not None:
             return
-        ceiling = stage.max_epochs if stage.max_epochs is not None else 4 * stage.epochs
+        ceiling = stage.max_epochs if stage.max_epochs is not None else budget.DEFAULT_CEILING * stage.epochs
         if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience, max_epochs=ceiling,
                                   min_epochs=stage.epochs):
             self.tail_start, self.tail_length = len(history), budget.tail_epochs(len(history), stage.tail)

@@ -30,7 +30,7 @@ import pandas as pd
 from . import stats
 from .config import default_seeds
 from .methods import UserModel
-from .registry import spec_of
+from .registry import method_names, spec_of
 
 Metric = Literal["DI", "DEO"]
 
@@ -156,8 +156,6 @@ def tune(method: str = "faprune", *, tolerance: float = 0.01, metric: Metric = "
 
 
 def _knob_methods() -> list[str]:
-    from .registry import method_names
-
     return [m for m in method_names() if spec_of(m).knob is not None]
 
 
