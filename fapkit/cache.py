@@ -17,7 +17,7 @@ import torch.nn as nn
 from filelock import FileLock
 
 from . import __version__
-from .config import RunConfig
+from .config import RunConfig, make_config
 from .metrics import is_degenerate, is_near_constant
 from .models import build_model
 from .records import CHECKPOINT, load_json, load_torch, save_json, save_torch, stable_hash
@@ -80,6 +80,16 @@ class RunResult:
         the fairness term gave the generator no signal, so the run's fairness says nothing of the method.
         """
         return self.metrics.get("adversary_status") == "uninformed"
+
+    def save(self, folder: str | Path, **options: Any) -> dict[str, Any]:
+        """Write the run's deployable files into `folder` and return their manifest (`fapkit.export.save`).
+
+        ``model.safetensors``, ``masks.safetensors``, ``weights.sparse.safetensors``, ``manifest.json``
+        and, with ``onnx=True``, ``model.onnx``; options ``float16``, ``onnx``, ``remeasure``, ``test``.
+        """
+        from .export import save  # safetensors and the export code load only when a run is exported
+
+        return save(self, folder, **options)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: everything but the model (`to_record`)."""
@@ -188,6 +198,21 @@ def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool
     record = {**load_json(run_dir / RECORD), "method": method}
     net = _load_model(cfg.arch, run_dir / MODEL) if model else None
     return RunResult.from_record(record, cfg, model=net, run_dir=str(run_dir))
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """The RunResult of a finished stage from its run folder alone: its record names the method and the settings.
+
+    The record keeps the settings the stage read (`stage_settings`); the config's other fields, which
+    did not affect the stage, are the quick preset's. A folder that is not a finished run is refused
+    with a ValueError naming it.
+    """
+    run_dir = Path(run_dir)
+    if not is_cached(run_dir):
+        raise ValueError(f"{run_dir} is not a finished run folder (it needs {RECORD} and {MODEL}, e.g. "
+                         f"runs/faprune-<key>)")
+    record = load_json(run_dir / RECORD)
+    return load_result(record["method"], make_config(record["method"], **record["config"]), run_dir)
 
 
 def _layers_and_totals(record: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, int]]:

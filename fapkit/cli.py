@@ -2,7 +2,8 @@
 ``python -m fapkit sweep --method faprune sgdp --seed 0 1 2 ...`` runs every combination and prints one
 JSON line per run (see docs/sweeps.md); ``python -m fapkit tune --method faprune --tolerance 0.01 ...``
 chooses the method's knob for an accuracy budget (`fapkit.tune`) and prints one JSON line per frontier
-point, then the choice."""
+point, then the choice; ``python -m fapkit export RUN_DIR FOLDER`` writes a cached run's deployable files
+(`fapkit.export`), as ``run ... --save FOLDER`` does for the run it computes."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one method and print its test metrics as JSON")
     _add_settings(r, many=False)
+    r.add_argument("--save", default=None, metavar="FOLDER", help="also write the model's deployable files there "
+                                                                  "(safetensors, manifest; see `fapkit export`)")
+    _add_export_options(r)
+    e = sub.add_parser("export", help="write a cached run's deployable files (safetensors, manifest, ONNX)",
+                       description="Writes model.safetensors, masks.safetensors, weights.sparse.safetensors and "
+                                   "manifest.json (and model.onnx) of the finished run in RUN_DIR into FOLDER, and "
+                                   "re-measures the test metrics on each weights file.")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder, e.g. runs/faprune-<key>")
+    e.add_argument("folder", metavar="FOLDER", help="where the files go (new, empty, or an earlier export)")
+    _add_export_options(e)
     s = sub.add_parser("sweep", help="run every combination of the given values; one JSON line per run",
                        description="Each option takes one or more values; every combination runs (e.g. "
                                    "--method faprune sgdp --seed 0 1 2: six runs), in this process, "
@@ -114,8 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--float16", action="store_true", help="the sparse weights file in float16")
+    p.add_argument("--onnx", action="store_true", help="also model.onnx (the 'onnx' extra)")
+
+
 _NOT_SETTINGS = ("command", "method", "preset", "runs_dir", "progress", "workers", "scheduler", "tolerance", "metric",
-                 "values", "seeds", "widen")
+                 "values", "seeds", "widen", "save", "float16", "onnx", "run_dir", "folder")
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
@@ -136,10 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             return _sweep(args, settings)
         if args.command == "tune":
             return _tune(args, settings)
+        if args.command == "export":
+            return _export(args)
         from .methods import run  # heavy imports only once the arguments parsed
 
         result = run(args.method, preset=args.preset, runs_dir=args.runs_dir, progress=args.progress, **settings)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+        if args.save is not None:
+            result.save(args.save, float16=args.float16, onnx=args.onnx)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:  # ImportError: a missing extra
         print(f"fapkit: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(_printed(result), default=str))
@@ -177,6 +197,16 @@ def _tune(args: argparse.Namespace, settings: dict[str, Any]) -> int:
                   runs_dir=args.runs_dir, progress=args.progress, **settings)
     for line in result.json_lines():
         print(json.dumps(line, default=str))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """A cached run's deployable files; prints the files, their size against the dense file and the re-measured metrics."""
+    from .cache import load_run
+
+    manifest = load_run(args.run_dir).save(args.folder, float16=args.float16, onnx=args.onnx)
+    print(json.dumps({"folder": args.folder, **{k: manifest[k] for k in ("method", "files", "size_to_dense", "remeasured")}},
+                     default=str))
     return 0
 
 

@@ -49,6 +49,11 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def save_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and world-readable (see `_atomic_write`)."""
+    _atomic_write(Path(path), lambda h: h.write(data))
+
+
 def save_json(path: str | Path, data: Any) -> None:
     _atomic_write(Path(path), lambda h: h.write(json.dumps(data, indent=2, sort_keys=True, default=str).encode()))
 
