@@ -15,6 +15,7 @@ from .data.base import check_min_group_size, sensitive_columns
 from .data.folder import check_fractions
 from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
+from .plans import plan_of
 from .registry import method_names, spec_of
 from .schedule import LR_SCHEDULES
 from .settings import (
@@ -110,23 +111,18 @@ def resolve_budget(cfg: RunConfig, *, user: bool = False, given: bool = False) -
     return replace(cfg, budget="fixed" if at_home else "patience")
 
 
-#: Seeds a notebook averages over when its SEEDS parameter is None, per preset and kind of table:
-#: "main" for tables 2–3 and figure 1 (at least 3 seeds on the quick and paper presets), "ablation"
-#: for tables 4–6 and figure 3, which the quick preset runs on one seed to fit a CPU's budget.
-DEFAULT_SEEDS: dict[str, dict[str, tuple[int, ...]]] = {
-    "smoke": {"main": (0, 1), "ablation": (0,)},
-    "quick": {"main": (0, 1, 2), "ablation": (0,)},
-    "paper": {"main": (0, 1, 2), "ablation": (0, 1, 2)},
-}
-
-
 def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
-    """The seeds of `DEFAULT_SEEDS` for `preset` and `kind` ("main": tables 2–3; "ablation": tables 4–6)."""
+    """The seeds a table averages over by default on `preset` (its demo plan, `fapkit.plans`).
+
+    ``"main"``: tables 2–3 and figure 1 (at least 3 seeds on the quick and paper presets);
+    ``"ablation"``: tables 4–5 (one seed in the quick demo, three in its full plan).
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if kind not in ("main", "ablation"):
         raise ValueError(f"kind must be 'main' or 'ablation', got {kind!r}")
-    return list(DEFAULT_SEEDS[preset][kind])
+    plan = plan_of(preset)
+    return list(plan.table_seeds if kind == "main" else plan.ablation_seeds)
 
 
 #: Settings for which None is a value of its own (not "keep the preset's value").

@@ -5,6 +5,7 @@ model output reads the same in training and evaluation.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,8 +18,25 @@ from .batches import as_batch, one_logit
 from .metrics import binary_array, fairness_report, group_ids
 
 
+def inference_copy(model: nn.Module) -> nn.Module:
+    """A copy of `model` for fast float32 inference: each BatchNorm folded into the convolution before it, channels-last.
+
+    The same function up to float rounding (about 1e-7 on a logit of ResNet18); on a 2-core CPU a
+    ResNet18 at 32 px evaluates about 2.5× faster (README "Speed"). A model torch.fx cannot trace (a
+    user's module with data-dependent control flow) is copied unchanged.
+    """
+    import torch.fx.experimental.optimization as fx_optimization
+
+    plain = copy.deepcopy(model).eval()
+    try:
+        fused = fx_optimization.fuse(plain, inplace=True)
+    except Exception:  # noqa: BLE001 -- any tracing failure: evaluate the plain copy instead
+        return plain
+    return fused.to(memory_format=torch.channels_last)
+
+
 def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | str | None = None,
-             groups: int | None = None) -> dict[str, Any]:
+             groups: int | None = None, fused: bool = False) -> dict[str, Any]:
     """Run ``model`` over ``loader`` and return `fapkit.metrics.fairness_report` plus ``loss``.
 
     ``loader`` yields ``(x, y, z)`` batches of tensors; ``z`` holds sensitive group ids ``0, …, k−1``
@@ -28,7 +46,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
 
     The model runs in eval mode under ``torch.no_grad()``; the previous train/eval mode of every
     submodule is restored afterwards, even if an error is raised. ``device`` defaults to the device
-    of the model's first parameter, or CPU if the model has none.
+    of the model's first parameter, or CPU if the model has none. ``fused`` evaluates an
+    `inference_copy` (BatchNorm folded, channels-last) instead: the final evaluations of a stage,
+    whose model is plain; a masked model under training is evaluated as it is.
 
     Raises ``ValueError`` for a malformed batch or an empty loader, and for every case that
     `fairness_report` rejects.
@@ -37,6 +57,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
+    if fused:
+        model = inference_copy(model)
+    layout = torch.channels_last if fused else torch.contiguous_format
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     preds, ys, zs = [], [], []
@@ -45,6 +68,8 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
         with torch.no_grad():
             for i, batch in enumerate(loader):
                 x, y, z = as_batch(batch, device, index=i)
+                if x.dim() == 4:
+                    x = x.contiguous(memory_format=layout)
                 logits = one_logit(model(x), y, z)
                 if len(y) == 0:  # an empty batch adds nothing
                     continue

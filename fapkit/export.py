@@ -174,7 +174,7 @@ def remeasured(result: RunResult, folder: Path, loader: Iterable) -> dict[str, A
     for name, state in states.items():
         model = _fresh_model(result)
         model.load_state_dict(state, strict=True)
-        m = evaluate(model, loader, device="cpu", groups=len(result.metrics["groups"]))
+        m = evaluate(model, loader, device="cpu", groups=len(result.metrics["groups"]), fused=True)
         change = m["deo"] - run["deo"]
         files[name] = {"acc": m["acc"], "di": m["di"], "deo": m["deo"], "deo_max": m["deo_max"], "n": m["n"],
                        "groups": m["groups"], "deo_change": change, "deo_moved": bool(abs(change) > se)}

@@ -2,7 +2,7 @@
 
 A fairness method has a knob (λ for FAPrune and Adversarial Debiasing, ε for CEAG; the registry's
 ``MethodSpec.knob``): one setting of each is a choice, their curves are not. `frontier_grid` sweeps
-each knob over `KNOB_VALUES` (methods without one give a single point), `frontier_frame` summarises
+each knob over its preset's values (`fapkit.plans`; methods without one give a single point), `frontier_frame` summarises
 every (method, knob value) over seeds and marks each method's `pareto_front` (accuracy ↑, unfairness ↓),
 `fapkit.presentation.figures.frontier_figure` draws it, and `matched_accuracy` gives the number a reader compares: each method's
 best DEO (or DI) among its settings whose accuracy is within 1 and 3 points of the dense model's.
@@ -17,36 +17,34 @@ describe the curves; they choose nothing.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import stats
+from .plans import plan_of
 from .registry import method_names, pruning_baselines, row_title, spec_of
 from .settings import setting_names
 
 Metric = Literal["DI", "DEO"]
 
-#: The knob values a frontier sweeps, per knob and preset. λ = 1 and ε = 0.01 are the defaults the
-#: tables 2–3 grid runs, so those points come from the cache. Quick: three values, a CPU budget.
-KNOB_VALUES: dict[str, dict[str, tuple[float, ...]]] = {
-    "lam": {"smoke": (0.3, 3.0), "quick": (0.3, 1.0, 3.0), "paper": (0.1, 0.3, 1.0, 3.0, 10.0)},
-    "epsilon": {"smoke": (0.0, 0.05), "quick": (0.0, 0.01, 0.05), "paper": (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)},
-}
 #: Accuracy tolerances of `matched_accuracy`: within 1 and 3 points of the dense model.
 TOLERANCES = (0.01, 0.03)
 
 
-def knob_values(method: str, preset: str) -> tuple[float | None, ...]:
-    """The values `method`'s knob takes on a frontier of `preset`; ``(None,)`` for a method without a knob."""
+def knob_values(method: str, preset: str, values: Mapping[str, Sequence[float]] | None = None,
+                ) -> tuple[float | None, ...]:
+    """The values `method`'s knob takes on a frontier: `values` (knob name -> values), by default its
+    preset's (`fapkit.plans`); ``(None,)`` for a method without a knob. λ = 1 and ε = 0.01, the
+    tables 2–3 defaults, are among the presets' values, so those points come from the cache."""
     knob = spec_of(method).knob
     if knob is None:
         return (None,)
-    if knob not in KNOB_VALUES or preset not in KNOB_VALUES[knob]:
-        raise ValueError(f"no frontier values for knob {knob!r} on preset {preset!r}; known: "
-                         f"{ {k: sorted(v) for k, v in KNOB_VALUES.items()} }")
-    return KNOB_VALUES[knob][preset]
+    values = plan_of(preset).knob_values if values is None else values
+    if knob not in values:
+        raise ValueError(f"no frontier values for knob {knob!r} on preset {preset!r}; known: {sorted(values)}")
+    return tuple(values[knob])
 
 
 def default_methods() -> tuple[str, ...]:
@@ -56,7 +54,7 @@ def default_methods() -> tuple[str, ...]:
 
 
 def frontier_grid(*, preset: str, seeds: Sequence[int], methods: Sequence[str] | None = None,
-                  **settings: Any) -> list[dict[str, Any]]:
+                  values: Mapping[str, Sequence[float]] | None = None, **settings: Any) -> list[dict[str, Any]]:
     """`fapkit.sweep` specs: every method × its knob values (`knob_values`) × seed, on top of `settings`.
 
     ``settings`` are `fapkit.run` settings every spec shares (target, alpha, ratio, ...); the knob
@@ -68,7 +66,7 @@ def frontier_grid(*, preset: str, seeds: Sequence[int], methods: Sequence[str] |
         knob = spec_of(method).knob
         if knob is not None and knob in settings:
             raise ValueError(f"{knob!r} is {method!r}'s frontier knob: the frontier sets it, do not pass it")
-        for value in knob_values(method, preset):
+        for value in knob_values(method, preset, values):
             for seed in seeds:
                 spec = {"method": method, "preset": preset, "seed": seed, **settings}
                 if knob is not None:

@@ -248,8 +248,9 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     start, parents_before = time.perf_counter(), ctx.computed_seconds
     model, masker, history = _train_method(method, ctx, run_dir)
     groups = group_count(ctx.train)  # the training data's k: a split missing a group still reports all k
-    metrics = evaluate(model, ctx.test, device=ctx.device, groups=groups)
-    valid_metrics = evaluate(model, ctx.valid, device=ctx.device, groups=groups)  # for choosing settings, never the test
+    plain = masker.export() if masker is not None else model  # what is cached and shipped is what is measured
+    metrics = evaluate(plain, ctx.test, device=ctx.device, groups=groups, fused=True)
+    valid_metrics = evaluate(plain, ctx.valid, device=ctx.device, groups=groups, fused=True)  # for choosing settings
     names = group_names(ctx.train)
     if names is not None:  # tables and figures label the groups by name
         metrics["group_names"] = valid_metrics["group_names"] = names
@@ -270,9 +271,8 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     if masker is not None:
         summary, totals = masker.summary(), masker.totals()
         layers = [asdict(record) for record in masker.report()]
-        plain = masker.export()
     else:
-        summary, totals, layers, plain = {"ratio_prunable": 0.0, "ratio_all": 0.0}, {}, [], model
+        summary, totals, layers = {"ratio_prunable": 0.0, "ratio_all": 0.0}, {}, []
     plain = plain.cpu().eval()
     result = RunResult(method, cfg, metrics, float(summary["ratio_prunable"]), float(summary["ratio_all"]), history,
                        plain, str(run_dir), layers=[{k: _plain(v) for k, v in row.items()} for row in layers],

@@ -22,21 +22,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import DATASETS, PRESETS, default_seeds
+from . import plans
+from .config import DATASETS, PRESETS, default_seeds, make_config
+from .plans import SCOPES, SeriesPlan, plan_of
 
 # The parameters the notebooks may declare, with the type each must have. A float parameter
 # also takes an int (papermill's `-p LAM 1` arrives as int); bools are never numbers here.
+# None, where allowed, is "the preset's": its architecture (ARCH), its series plan (`PLAN_PARAMETERS`), its seeds.
+_NONE = type(None)
 PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "PRESET": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, type(None)), "TARGET": str,
+    "PRESET": str, "SCOPE": str, "SEED": int, "DATASET": str, "DATA_ROOT": (str, _NONE), "TARGET": str,
     "SENSITIVE": (str, list),  # one attribute, or a list of several: their intersection
-    "ARCH": str, "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
-    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str, "SCHEDULER": (str, type(None)),
-    "TARGETS": list, "RATIOS": list, "ARCHS": list, "METRICS": list, "SEEDS": (list, type(None)),
-    "TABLE1_ARCH": str, "TABLE1_SIZE": int, "TABLE1_PRETRAIN_EPOCHS": int, "K_SENSITIVE": (str, list),
+    "ARCH": (str, _NONE), "RATIO": float, "ALPHA": float, "LAM": float, "INTERACTIVE": bool, "PROGRESS": bool,
+    "RESULTS_DIR": str, "FIGURES_DIR": str, "RUNS_DIR": str, "SCHEDULER": (str, _NONE),
+    "TARGETS": (list, _NONE), "RATIOS": (list, _NONE), "ARCHS": (list, _NONE), "METRICS": (list, _NONE),
+    "SEARCH_RATIOS": (list, _NONE), "SEEDS": (list, _NONE), "TABLE1_ARCH": (str, _NONE), "TABLE1_SIZE": (int, _NONE),
+    "TABLE1_PRETRAIN_EPOCHS": (int, _NONE), "K_SENSITIVE": (str, list),
 }
 # Element types of the list parameters.
 LIST_ITEM_TYPES: dict[str, type] = {"TARGETS": str, "RATIOS": float, "ARCHS": str, "METRICS": str, "SEEDS": int,
-                                    "SENSITIVE": str, "K_SENSITIVE": str}
+                                    "SENSITIVE": str, "K_SENSITIVE": str, "SEARCH_RATIOS": float}
+# Notebook parameter -> the `fapkit.plans.SeriesPlan` field it overrides when it is not None.
+PLAN_PARAMETERS = {"TARGETS": "targets", "RATIOS": "ratios", "ARCHS": "archs", "SEARCH_RATIOS": "search_ratios",
+                   "METRICS": "metrics", "TABLE1_ARCH": "table1_arch", "TABLE1_SIZE": "table1_size",
+                   "TABLE1_PRETRAIN_EPOCHS": "table1_pretrain_epochs"}
 # Notebook parameter -> keyword of `fapkit.run` / a sweep spec, for the settings runs share.
 # (RATIO, ALPHA, LAM stay explicit in the notebooks' calls: they are what the paper varies.)
 RUN_SETTINGS = {"PRESET": "preset", "DATASET": "dataset", "DATA_ROOT": "root", "TARGET": "target",
@@ -88,9 +97,11 @@ def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = float(value)
     if "PRESET" in out and out["PRESET"] not in PRESETS:
         raise ValueError(f"parameter PRESET = {out['PRESET']!r}; choose one of {', '.join(PRESETS)}")
+    if "SCOPE" in out and out["SCOPE"] not in SCOPES:
+        raise ValueError(f"parameter SCOPE = {out['SCOPE']!r}; choose one of {', '.join(SCOPES)}")
     if "DATASET" in out and out["DATASET"] not in DATASETS:
         raise ValueError(f"parameter DATASET = {out['DATASET']!r}; choose one of {', '.join(DATASETS)}")
-    for metric in out.get("METRICS", []):
+    for metric in out.get("METRICS") or []:
         if metric not in ("DI", "DEO"):
             raise ValueError(f"parameter METRICS holds {metric!r}; use 'DI' and/or 'DEO'")
     return out
@@ -132,12 +143,21 @@ class NotebookSetup:
 
     ``settings`` holds the keywords of ``fapkit.run`` that the notebook declares (preset,
     dataset, root, target, sensitive, arch, seed, progress, runs_dir), less those it sets itself;
-    ``seeds`` is ``SEEDS`` or the preset's default; ``figures`` the figures folder.
+    ``seeds`` is ``SEEDS`` or the preset's default; ``figures`` the figures folder; ``plan`` the
+    preset's series plan for ``SCOPE`` (`fapkit.plans`) with the notebook's plan parameters and
+    ``SEEDS`` applied; ``arch`` is ``ARCH``, or the preset's architecture when it is None.
     """
 
     settings: dict[str, Any]
     seeds: list[int] | None
     figures: Path | None
+    plan: SeriesPlan | None = None
+    arch: str | None = None
+    preset: str | None = None
+
+    def left_out(self, section: str) -> str:
+        """What this notebook's plan leaves out of `section`'s full plan, and how to get it (`fapkit.plans.left_out`)."""
+        return plans.left_out(self.plan, self.preset, section)
 
 
 def setup(namespace: Mapping[str, Any], *, seeds: Literal["main", "ablation"] | None = None,
@@ -157,9 +177,17 @@ def setup(namespace: Mapping[str, Any], *, seeds: Literal["main", "ablation"] | 
     unknown = exclude - set(RUN_SETTINGS.values())
     if unknown:
         raise ValueError(f"exclude holds {sorted(unknown)}; run settings are {sorted(RUN_SETTINGS.values())}")
+    preset = params.get("PRESET", "quick")
+    arch = params.get("ARCH") or make_config(preset=preset).arch if "ARCH" in params else None
+    if arch is not None:
+        params["ARCH"] = arch
     settings = {key: params[name] for name, key in RUN_SETTINGS.items() if name in params and key not in exclude}
     chosen = None
     if seeds is not None:
-        chosen = list(params.get("SEEDS") or default_seeds(params["PRESET"], seeds))
+        chosen = list(params.get("SEEDS") or default_seeds(preset, seeds))
+    plan = plan_of(preset, params.get("SCOPE", "demo")).updated(
+        **{field: params[name] for name, field in PLAN_PARAMETERS.items() if params.get(name) is not None})
+    if params.get("SEEDS"):
+        plan = plan.with_seeds(params["SEEDS"])
     figures = Path(params["FIGURES_DIR"]) if "FIGURES_DIR" in params else None
-    return NotebookSetup(settings, chosen, figures)
+    return NotebookSetup(settings, chosen, figures, plan, arch, preset)

@@ -1,6 +1,7 @@
 """The notebook series: committed notebooks are clean, parameters are checked, and (slow) all seven run."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 
 from fapkit.config import default_seeds
-from fapkit.notebook import RUN_SETTINGS, check_injected, check_parameters, setup
+from fapkit.notebook import PLAN_PARAMETERS, RUN_SETTINGS, check_injected, check_parameters, setup
 from fapkit.series import notebook_paths, run_series
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,9 @@ def test_every_declared_parameter_is_used_by_its_notebook(name: str) -> None:
     excluded = set(re.findall(r'"(\w+)"', excluded.group(1))) if excluded else set()
     consumed = {name for name, key in RUN_SETTINGS.items() if key not in excluded} if "NB.settings" in rest else set()
     consumed |= {"SEEDS"} if "NB.seeds" in rest else set()
+    # The plan parameters (and SEEDS, SCOPE) reach the notebook's runs through NB.plan (`fapkit.plans`).
+    consumed |= {*PLAN_PARAMETERS, "SEEDS", "SCOPE"} if "NB.plan" in rest else set()
+    consumed |= {"ARCH"} if "NB.arch" in rest else set()
     consumed |= {"FIGURES_DIR"} if "NB.figures" in rest else set()
     unused = [p for p in declared if p not in consumed and not re.search(rf"\b{p}\b", rest.replace("NB = setup", ""))]
     assert not unused, f"{name} declares parameters it never uses: {unused}"
@@ -107,12 +111,14 @@ FIGURES = ["data_samples", "pretraining_group_rates", "pretraining_curves", "fai
 @pytest.mark.slow
 def test_series_runs_on_the_smoke_preset(tmp_path: Path) -> None:
     results, figures = tmp_path / "results", tmp_path / "figures"
-    params = {"ARCH": "small_cnn", "ARCHS": ["small_cnn"], "RATIOS": [0.8, 0.9], "TARGETS": ["Attractive"],
-              "METRICS": ["DI", "DEO"], "TABLE1_ARCH": "small_cnn", "TABLE1_SIZE": 32, "TABLE1_PRETRAIN_EPOCHS": 4,
-              "RESULTS_DIR": str(results), "FIGURES_DIR": str(figures), "RUNS_DIR": str(tmp_path / "runs"),
+    # Nothing but where files go: every setting the notebooks run comes from the smoke preset (`fapkit.plans`).
+    params = {"RESULTS_DIR": str(results), "FIGURES_DIR": str(figures), "RUNS_DIR": str(tmp_path / "runs"),
               "DATA_ROOT": str(tmp_path / "data")}
     built = run_series("smoke", notebooks_dir=NOTEBOOKS, build_dir=tmp_path / "build", parameters=params)
     assert [p.stem for p in built] == EXPECTED
+    cost = json.loads((results / "series_smoke_demo.json").read_text())
+    assert [c["notebook"] for c in cost["notebooks"]] == EXPECTED and cost["dense_step_ms"] > 0
+    assert sum(c["runs_computed"] for c in cost["notebooks"]) > 10
     for name in TABLES:
         assert (results / f"{name}.csv").is_file(), name
         assert (results / f"{name}.md").read_text().strip(), name

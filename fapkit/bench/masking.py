@@ -36,6 +36,28 @@ def _make_step(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, lr: f
     return step
 
 
+def dense_step_ms(*, steps: int = 15, batch: int = 64, size: int = 32, lr: float = 1e-3, warmup: int = 3,
+                  seed: int = 0) -> float:
+    """Median ms of the bench's dense step (ResNet-18, Adam, batch 64 at 32 px, random data): the unit of a budget.
+
+    The series divides its wall times by it (`fapkit.series`), so a budget in dense steps holds on
+    any machine; `bench_masking` measures the same step, interleaved with the masked ones.
+    """
+    keep_freed_memory()
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(num_classes=1).train()
+    step = _make_step(model, model.parameters(), torch.randn(batch, 3, size, size),
+                      torch.randint(0, 2, (batch, 1)).float(), lr)
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
 def _load_average() -> float | None:
     try:
         return os.getloadavg()[0]
