@@ -28,7 +28,8 @@ RECORD, MODEL = "record.json", "model.pt"
 _METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "degenerate", "near_constant",
             "group_acc_change", "acc_change_std", "max_excess_gap",  # these three: pruned stages only
             "group_names",  # named groups only (an intersection, a k-valued attribute)
-            "adversary_status")  # stages that play (or start from) an adversarial game: `adversary_of`
+            "adversary_status",  # stages that play (or start from) an adversarial game: `adversary_of`
+            "undefined")  # metrics the test split cannot define, with the reason (`fapkit.evaluation.evaluate`)
 
 
 @dataclass

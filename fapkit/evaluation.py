@@ -50,8 +50,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
     `inference_copy` (BatchNorm folded, channels-last) instead: the final evaluations of a stage,
     whose model is plain; a masked model under training is evaluated as it is.
 
-    Raises ``ValueError`` for a malformed batch or an empty loader, and for every case that
-    `fairness_report` rejects.
+    Raises ``ValueError`` for a malformed batch or an empty loader, and for the bad inputs
+    `fairness_report` rejects; a metric the split cannot define (one group present, or a ``(y, z)``
+    cell with no samples) is ``nan`` and named with its reason in ``report["undefined"]``.
     """
     if device is None:
         first = next(iter(model.parameters()), None)
@@ -85,7 +86,9 @@ def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | 
             m.training = training
     if n == 0:
         raise ValueError("loader yielded no samples")
+    # A split too small to define a metric (a (y, z) cell with no samples) gives that metric nan, flagged under
+    # "undefined", and keeps the others: a trained model is always measured, never lost to an exception.
     report = fairness_report(np.concatenate(ys), np.concatenate(preds), sensitive_features=np.concatenate(zs),
-                             groups=groups)
+                             groups=groups, undefined="nan")
     report["loss"] = total_loss / n
     return report

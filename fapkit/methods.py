@@ -188,11 +188,11 @@ def _device(name: str) -> torch.device:
 def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable, Iterable]:
     """train, valid, test and the per-epoch monitoring loader (a prefix of valid); evaluation batches are larger."""
     splits = load_splits(cfg.data)
-    for split, ds in splits.items():
-        _require_both_groups(ds, split)
+    # Before any training: the game needs two groups in the training data. An evaluation split that cannot
+    # define a metric is measured anyway, that metric nan and flagged (`fapkit.evaluation.evaluate`).
+    _require_both_groups(splits["train"], "train")
     n_monitor = cfg.data.n_monitor
     monitor_ds = splits["valid"].subset(n_monitor) if n_monitor and n_monitor < len(splits["valid"]) else splits["valid"]
-    _require_both_groups(monitor_ds, "monitoring (first n_monitor of valid)")
     train = make_loader(splits["train"], cfg.batch_size, shuffle=True, seed=cfg.seed)
     valid, test, monitor = (make_loader(ds, max(cfg.batch_size, _EVAL_BATCH), shuffle=False, seed=cfg.seed)
                             for ds in (splits["valid"], splits["test"], monitor_ds))
@@ -254,6 +254,12 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     names = group_names(ctx.train)
     if names is not None:  # tables and figures label the groups by name
         metrics["group_names"] = valid_metrics["group_names"] = names
+    for split, measured in (("test", metrics), ("validation", valid_metrics)):
+        undefined = measured.get("undefined", {})
+        if undefined:  # one warning per split: the DEO kinds share their reason
+            names = ", ".join(metric.upper() for metric in undefined)
+            warnings.warn(f"{method}: {names} undefined on the {split} split ({'; '.join(sorted(set(undefined.values())))}); "
+                          "nan in the result and the tables, the other metrics kept", UserWarning, stacklevel=2)
     status = _adversary_status(method, history, ctx)
     if status is not None:
         metrics["adversary_status"] = valid_metrics["adversary_status"] = status

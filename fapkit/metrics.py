@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal, Union
+from typing import Any, Callable, Literal, Union
 
 import numpy as np
 import torch
@@ -426,7 +426,7 @@ def equalized_odds(
 
 
 def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features: ArrayLike,
-                    groups: int | None = None) -> dict[str, Any]:
+                    groups: int | None = None, undefined: Literal["raise", "nan"] = "raise") -> dict[str, Any]:
     """Accuracy and fairness metrics in one JSON-serialisable dict of plain Python values.
 
     ``groups`` is the number of sensitive groups ``k`` (inferred when None; see the module
@@ -446,18 +446,35 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features:
     * ``near_constant``: `is_near_constant` of the groups (the wider second level)
 
     Raises ``ValueError`` under the same conditions as `equalized_odds`
-    with its default kind. A one-group ``z`` or an empty ``(y, z)`` cell
-    therefore raises.
+    with its default kind: a one-group ``z`` or an empty ``(y, z)`` cell. With
+    ``undefined="nan"`` (what the kit's evaluation of a trained model uses) such a metric is
+    ``nan`` instead, the others are kept, and ``undefined`` maps each such metric to the reason
+    (e.g. ``{"deo": "no samples with y=1, z=1: TPR of group 1 is undefined"}``); bad inputs still raise.
     """
+    if undefined not in ("raise", "nan"):
+        raise ValueError(f"undefined must be 'raise' or 'nan', got {undefined!r}")
     yt, yp, zz, k = _validated(y_true, y_pred, sensitive_features, groups)
     rates = _group_rates(yt, yp, zz, k)
     _warn_absent(np.array([r["count"] for r in rates.values()]), groups, stacklevel=2)
-    deo = {kind: _equalized_odds(rates, kind) for kind in ("sum", "max", "mean", "tpr")}
-    return {
+    reasons: dict[str, str] = {}
+
+    def defined(name: str, compute: Callable[[], float]) -> float:
+        try:
+            return compute()
+        except ValueError as err:  # too few groups, or an empty (y, z) cell: the metric has no value here
+            if undefined == "raise":
+                raise
+            reasons[name] = str(err)
+            return math.nan
+
+    deo = {kind: defined("deo" if kind == "sum" else f"deo_{kind}", lambda kind=kind: _equalized_odds(rates, kind))
+           for kind in ("sum", "max", "mean", "tpr")}
+    di = defined("di", lambda: _disparate_impact(yp, zz, k, stacklevel=4))
+    report = {
         "n": int(len(yt)),
         "acc": float((yt == yp).mean()),
         "selection_rate": float(yp.mean()),
-        "di": _disparate_impact(yp, zz, k, stacklevel=2),
+        "di": di,
         "deo": deo["sum"],
         "deo_max": deo["max"],
         "deo_mean": deo["mean"],
@@ -466,6 +483,9 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features:
         "degenerate": is_degenerate(rates),
         "near_constant": is_near_constant(rates),
     }
+    if reasons:
+        report["undefined"] = reasons
+    return report
 
 
 def accuracy_change(groups: dict[Any, dict[str, Any]], dense_groups: dict[Any, dict[str, Any]], acc: float,

@@ -505,3 +505,43 @@ def test_fapkit_run_on_the_utkface_and_fairface_layouts(tmp_path: Path) -> None:
                     runs_dir=tmp_path / "runs", **_TINY_RUN)
     for result in (utk, ff):
         assert math.isfinite(result.acc) and len(result.metrics["groups"]) == 2
+
+
+def _sixty_images(root: Path) -> Path:
+    """60 images, three groups, a split column; the test split has no smiling image of group 9 (the y=1, z=2 cell)."""
+    rows = []
+    for i in range(60):
+        band = (3, 7, 9)[i % 3]
+        split = "train" if i < 36 else "valid" if i < 48 else "test"
+        smiling = ("no", "yes")[(i // 3) % 2]
+        if split == "test" and band == 9:
+            smiling = "no"
+        rows.append([f"img_{i:03d}.png", smiling, band, split])
+    for i, row in enumerate(rows):
+        _image(root / row[0], _colour(i))
+    _write_csv(root / "labels.csv", ["file", "smiling", "band", "split"], rows)
+    return root
+
+
+def test_a_split_that_cannot_define_deo_gives_a_result_not_a_traceback(tmp_path: Path) -> None:
+    import fapkit
+    from fapkit.data.base import make_loader
+    from fapkit.splits import load_splits
+
+    root = _sixty_images(tmp_path / "faces")
+    settings = dict(dataset="folder", root=str(root), labels=str(root / "labels.csv"), target="smiling",
+                    sensitive="band", runs_dir=tmp_path / "runs", **_TINY_RUN)
+    undefined = r"DEO, DEO_MAX, DEO_MEAN, DEO_TPR undefined on the test split \(no samples with y=1, z=2: TPR"
+    with pytest.warns(UserWarning, match=undefined):
+        result = fapkit.run("lmw", **settings)
+    assert math.isnan(result.deo) and math.isfinite(result.acc) and math.isfinite(result.di)
+    assert "y=1, z=2" in result.metrics["undefined"]["deo"] and math.isfinite(result.valid_metrics["deo"])
+    cached = fapkit.run("lmw", **settings)  # the flag is kept in the record
+    assert cached.metrics["undefined"] == result.metrics["undefined"]
+    # The same rule for a user's loaders: the kit's splits handed over as plain loaders.
+    splits = load_splits(fapkit.make_config("lmw", **{k: v for k, v in settings.items() if k != "runs_dir"}).data)
+    train, valid, test = (make_loader(splits[s], 8, shuffle=s == "train") for s in ("train", "valid", "test"))
+    with pytest.warns(UserWarning, match="DEO_TPR undefined on the test split"):
+        mine = fapkit.run("lmw", model=fapkit.models.build_model("small_cnn"), train=train, valid=valid, test=test,
+                          preset="smoke", epochs=1, pretrain_epochs=1, runs_dir=tmp_path / "runs")
+    assert math.isnan(mine.deo) and "undefined" in mine.metrics

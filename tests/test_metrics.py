@@ -392,9 +392,13 @@ def test_evaluate_restores_mode_on_error_and_rejects_bad_loaders():
         evaluate(nn.Linear(2, 3), [(torch.zeros(2, 2), torch.zeros(2), torch.tensor([0, 1]))])
     with pytest.raises(ValueError, match=r"y must hold only 0/1.*0\.5"):
         evaluate(model, [(torch.zeros(2, 2), torch.tensor([0.5, 1.0]), torch.tensor([0, 1]))])
-    with pytest.raises(ValueError, match="z has only group 0"):
-        evaluate(model, [(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([0, 0]))])
+    # A split that cannot define DI/DEO (one group) is still measured: those metrics nan, the reason kept.
+    one_group = evaluate(model, [(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([0, 0]))])
+    assert math.isnan(one_group["di"]) and math.isnan(one_group["deo"]) and one_group["acc"] in (0.0, 0.5, 1.0)
+    assert "z has only group 0" in one_group["undefined"]["deo"] and "di" in one_group["undefined"]
     assert model.training and model.drop.training
+    with pytest.raises(ValueError, match="undefined must be 'raise' or 'nan'"):
+        fairness_report([0, 1], [0, 1], sensitive_features=[0, 1], undefined="zero")
 
 
 def test_accuracy_change_matches_fairlearn_metric_frames_on_random_cases():

@@ -228,7 +228,7 @@ def test_undefined_di_is_left_out_of_the_mean_and_said() -> None:
     table = tables.baseline_table(runs, metric="DI")
     assert table.loc["Ours (FAPrune)", "DI"] == pytest.approx(0.5) and table.loc["Ours (FAPrune)", "seeds"] == 3
     assert table.loc["Ours (FAPrune)", "DI std"] == pytest.approx(math.sqrt(0.02))
-    assert "DI is undefined (a model predicts no positives) in 1 run(s)" in table.attrs["note"]
+    assert "DI is undefined in 1 run(s) (a model predicts no positives" in table.attrs["note"]
 
 
 def test_metrics_table_marks_degenerate_runs() -> None:

@@ -131,7 +131,8 @@ def _describe_seeds(df: pd.DataFrame, metric: Metric) -> str:
                 "in their number of seeds (the seeds column); a row with one seed has no std.")
     undefined = int(df.attrs.get("undefined", 0))
     if undefined:
-        text += f" {metric} is undefined (a model predicts no positives) in {undefined} run(s), left out of the mean."
+        text += (f" {metric} is undefined in {undefined} run(s) (a model predicts no positives, or the test split "
+                 "has no samples in some (y, z) cell: the run's record says which), left out of the mean.")
     flagged = df[df["degenerate"] > 0]
     if len(flagged):
         parts = ", ".join(f"{row} ({int(n)} of {int(k)})" for row, n, k in
