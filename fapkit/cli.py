@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from .config import ARCHITECTURES, DATASETS, PRESETS
 from .registry import method_names
+from .settings import setting_fields
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -31,58 +33,81 @@ def _sensitive(names: list[str] | None) -> str | tuple[str, ...] | None:
     return names[0] if len(names) == 1 else tuple(names)
 
 
+#: Settings whose flag is not their field's name, and help where a field's comment says too little for a shell.
+_FLAG_OF = {"name": "dataset"}
+_HELP = {
+    "name": f"one of {', '.join(DATASETS)}",
+    "arch": f"one of {', '.join(ARCHITECTURES)}",
+    "root": "folder of a local dataset copy (CelebA, LFW, UTKFace, FairFace) or, for 'folder', the image folder",
+    "sensitive": "sensitive attribute; several names (--sensitive Male Young) give their intersection",
+    "split_fractions": "folder/UTKFace: split fractions TRAIN,VALID,TEST, e.g. 0.7,0.15,0.15",
+}
+
+
 def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
-    """The `fapkit.run` settings as options; `many`: each takes one or more values (a sweep's axes)."""
-    n = "+" if many else None
+    """Every `fapkit.run` setting as an option, generated from the settings dataclasses (`fapkit.settings`).
 
-    def add(flag: str, help: str | None = None, **kwargs: Any) -> None:
-        p.add_argument(flag, nargs=n, help=help, **kwargs)
-
-    add("--method", help=f"one of {', '.join(method_names())}", default=["faprune"] if many else "faprune")
-    add("--dataset", help=f"one of {', '.join(DATASETS)}", default=None)
-    add("--root", help="folder of a local dataset copy (CelebA, LFW, UTKFace, FairFace) or, for 'folder', the "
-                       "image folder", default=None)
-    add("--target", default=None)
-    if many:
-        add("--sensitive", default=None, help="sensitive attribute(s), one run each; 'Male|Young' is the "
-                                              "intersection of Male and Young")
-    else:
-        p.add_argument("--sensitive", nargs="+", default=None, metavar="NAME",
-                       help="sensitive attribute; several names (--sensitive Male Young) give their intersection, "
-                            "one group per combination of values")
-    add("--labels", default=None, help="folder: the label CSV (default: ROOT/labels.csv)")
-    add("--image-column", default=None, help="folder: the CSV column of image paths relative to ROOT (default: file)")
-    add("--positive", default=None, help="folder/UTKFace/FairFace: the target value coded 1")
-    add("--split-fractions", type=_fractions, default=None, metavar="TRAIN,VALID,TEST",
-        help="folder/UTKFace: split fractions, e.g. 0.7,0.15,0.15")
-    add("--min-group-size", type=int, default=None, help="images every sensitive group needs in every split")
-    add("--data-seed", type=int, default=None, help="synth: generator seed; other datasets: split seed")
-    add("--arch", help=f"one of {', '.join(ARCHITECTURES)}", default=None)
-    add("--size", type=int, default=None, help="image side in pixels")
-    add("--ratio", type=float, default=None, help="fraction of prunable weights removed, in [0, 1)")
-    add("--alpha", type=float, default=None, help="L_D = α·L_DI + (1−α)·L_DEO, α in [0, 1]")
-    add("--lam", type=float, default=None, help="λ, weight of the adversarial term (>= 0)")
-    add("--disc-input", default=None, help="what the discriminator heads read: 'prob' (the paper) or 'logit' "
-                                           "(standardised on the starting model)")
-    add("--disc-warmup-rule", default=None, help="'fixed', 'plateau' or 'informed' (until the held-out advantage "
-                                                 "reaches --warmup-share of the predictions' information about z)")
-    add("--disc-warmup", type=int, default=None, help="most warm-up passes of the discriminator (0: none)")
-    add("--warmup-share", type=float, default=None, help="share of the information reference an informed "
-                                                         "adversary reaches, in (0, 1]")
-    add("--epochs", type=int, default=None)
-    add("--pretrain-epochs", type=int, default=None)
-    add("--batch-size", type=int, default=None)
-    add("--init", default=None, help="'pretrained' or 'random' (random-init search)")
-    add("--scope", default=None, help="'layer' or 'global' top-k")
-    add("--generator-form", default=None, help="'paper' or 'confusion'")
-    add("--schedule", default=None, help="learning-rate schedule: 'cosine' (warm-up, then to ≈ 0) or 'constant'")
-    add("--lam-ramp", type=float, default=None, help="fraction of the stage over which λ rises from 0 (0: constant)")
-    add("--weights", default=None, help="local dense state_dict to start from")
-    add("--device", default=None, help="cpu, cuda or auto")
-    add("--seed", type=int, default=None)
-    add("--preset", default=["quick"] if many else "quick", help=f"one of {', '.join(PRESETS)}")
+    The flag is the field's name with dashes (``masked_lr`` -> ``--masked-lr``), its type and choices
+    the field's annotation, its help the field's comment. A nullable setting takes ``none``; a bool
+    ``true``/``false``. `many`: each takes one or more values (a sweep's axes). An option not given is
+    not passed on, so the preset's value holds.
+    """
+    p.add_argument("--method", nargs="+" if many else None, default=["faprune"] if many else "faprune",
+                   help=f"one of {', '.join(method_names())}")
+    p.add_argument("--preset", nargs="+" if many else None, default=["quick"] if many else "quick",
+                   help=f"one of {', '.join(PRESETS)}")
+    group = p.add_argument_group("settings", "every setting of a run (fapkit.settings); the preset's value unless given")
+    for name, (kind, comment) in setting_fields().items():
+        convert, choices, several = _option(kind)
+        nargs = "+" if many or (several and not many) else None
+        text = _HELP.get(name, comment) or ""
+        if choices:
+            text = f"{text} (one of {', '.join(choices)})".strip()
+        group.add_argument(f"--{_FLAG_OF.get(name, name).replace('_', '-')}", dest=_FLAG_OF.get(name, name),
+                           type=convert, nargs=nargs, choices=None, default=argparse.SUPPRESS,
+                           metavar=_FLAG_OF.get(name, name).upper(), help=text.replace("%", "%%"))
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--progress", action="store_true", help="show progress bars on stderr")
+
+
+def _option(kind: Any) -> tuple[Any, tuple[str, ...], bool]:
+    """(converter, choices, takes several values) for a setting of type `kind`."""
+    args = [a for a in get_args(kind) if a is not type(None)]
+    nullable = type(None) in get_args(kind)
+    if get_origin(kind) is Literal:
+        choices = tuple(map(str, get_args(kind)))
+        return _choice(choices), choices, False
+    if args and get_origin(kind) in (Union, UnionType):
+        if any(get_origin(a) is tuple and a.__args__[-1] is Ellipsis for a in args):  # str | tuple[str, ...]
+            return str, (), True
+        if any(get_origin(a) is tuple for a in args):                                # split fractions
+            return _nullable(_fractions) if nullable else _fractions, (), False
+        inner, choices, several = _option(args[0])
+        return (_nullable(inner) if nullable else inner), choices, several
+    if kind is bool:
+        return _bool, (), False
+    return kind, (), False
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+    return convert
+
+
+def _nullable(convert: Any) -> Any:
+    def parse_or_none(text: str) -> Any:
+        return None if text.lower() == "none" else convert(text)
+    parse_or_none.__name__ = getattr(convert, "__name__", "value")
+    return parse_or_none
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,9 +165,10 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, 
     A run's ``--sensitive A`` is ``sensitive="A"``, ``--sensitive A B`` is ``sensitive=("A", "B")``.
     """
     args = _parser().parse_args(argv)
-    if args.command in ("run", "tune"):
+    if args.command in ("run", "tune") and hasattr(args, "sensitive"):
         args.sensitive = _sensitive(args.sensitive)
-    return args, {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and v is not None}
+    # A setting not given is absent (argparse.SUPPRESS); one given as ``none`` is None, which a nullable setting keeps.
+    return args, {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,10 @@ values a validation message lists are read from it (`allowed`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_type_hints
 
 from .checks import check_alpha, check_finite, check_type
 from .schedule import LrSchedule
@@ -248,3 +250,28 @@ def setting_names() -> dict[str, str]:
         for f in dataclasses.fields(cls):
             names[f.name] = section
     return names
+
+
+def setting_fields() -> dict[str, tuple[Any, str]]:
+    """Every setting a user may name (`setting_names`), mapped to (its type, its field's comment).
+
+    The comment is the one after the field in this module (``lr: float = 1e-3  # Adam, weights``):
+    the command line (`fapkit.cli`) takes its help from it, so a setting documented here is
+    documented there.
+    """
+    owners = {"run": RunConfig, **SECTIONS}
+    out = {}
+    for name, section in setting_names().items():
+        cls = owners[section]
+        out[name] = (get_type_hints(cls)[name], _field_comments(cls).get(name, ""))
+    return out
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """``{field: the comment on its line}`` from a dataclass's source."""
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        match = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments
