@@ -39,3 +39,19 @@ def test_bench_fairgrape_times_the_greedy_against_the_importance_pass(tmp_path: 
     _figure({"masking": {"masked_over_dense": 1.1, "threads": 2}, "steps": steps, "fairgrape": out,
              "data": {"probe_acc_z": 0.9, "probe_acc_y": 0.8, "synth_10k_64px_seconds": 2.0}}, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_latency_bench_times_the_exported_pruned_model_against_the_dense_one(tmp_path: Path) -> None:
+    from fapkit.bench.latency import _pruned, bench_latency
+    from fapkit.models import build_model
+
+    out = bench_latency(arch="small_cnn", batches=(1,), threads=(1,), repeats=2)
+    torch_rows = [r for r in out["rows"] if r["runtime"] == "torch"]
+    assert len(torch_rows) == 1 and torch_rows[0]["dense_ms"] > 0 and torch_rows[0]["pruned_over_dense"] > 0
+    pruned = _pruned(build_model("small_cnn", seed=0), 0.8)
+    zeros = sum(int((m.weight == 0).sum()) for m in pruned.modules() if hasattr(m, "weight") and m.weight.dim() > 1)
+    total = sum(m.weight.numel() for m in pruned.modules() if hasattr(m, "weight") and m.weight.dim() > 1)
+    assert abs(zeros / total - 0.8) < 0.01  # what the exported file holds: 80 % exact zeros
+    _figure({"masking": {"masked_over_dense": 1.1, "threads": 2}, "steps": {"faprune_over_sgdp": 1.0}, "latency": out,
+             "data": {"probe_acc_z": 0.9, "probe_acc_y": 0.8, "synth_10k_64px_seconds": 2.0}}, tmp_path / "l.png")
+    assert (tmp_path / "l.png").stat().st_size > 10_000

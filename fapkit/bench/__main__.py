@@ -19,6 +19,7 @@ def main() -> None:
     from ..records import save_json
     from .data import bench_data
     from .fairgrape import bench_fairgrape
+    from .latency import bench_latency
     from .masking import bench_masking
     from .steps import bench_steps
 
@@ -38,6 +39,8 @@ def main() -> None:
     print("data", json.dumps(out["data"]))
     out["fairgrape"] = bench_fairgrape()  # the quick preset's importance pass: 1,000 images
     print("fairgrape", json.dumps(out["fairgrape"]))
+    out["latency"] = bench_latency()  # the exported 80 %-sparse model against the dense one
+    print("latency", json.dumps(out["latency"]))
     save_json(Path(args.results_dir) / "bench.json", out)
     _figure(out, Path(args.figures_dir) / "bench.png")
     print(f"wrote {Path(args.results_dir) / 'bench.json'} and {Path(args.figures_dir) / 'bench.png'}")
@@ -55,7 +58,7 @@ def _figure(out: dict, path: Path) -> None:
     ratios["FAPrune / SGDP"] = (out["steps"]["faprune_over_sgdp"], 1.05)
     if "fairgrape" in out:
         ratios["FairGRAPE greedy /\nimportance pass"] = (out["fairgrape"]["greedy_over_importance"], 1.0)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    fig, axes = plt.subplots(1, 3 if "latency" in out else 2, figsize=(16 if "latency" in out else 11, 3.4))
     names = list(ratios)
     values = [ratios[n][0] for n in names]
     axes[0].bar(names, values, color=["#4c72b0", "#64b5cd", "#55a868", "#dd8452"][:len(names)])
@@ -70,6 +73,14 @@ def _figure(out: dict, path: Path) -> None:
     axes[1].bar(["probe acc z", "probe acc y"], [d["probe_acc_z"], d["probe_acc_y"]], color=["#c44e52", "#8172b2"])
     axes[1].set_ylim(0.4, 1.0)
     axes[1].set_title(f"SynthFaces: 10k @64px in {d['synth_10k_64px_seconds']:.2f} s")
+    if "latency" in out:  # the exported 80 %-sparse model: the same dense kernels, so about 1
+        rows = out["latency"]["rows"]
+        labels = [f"{r['runtime'].replace('onnxruntime', 'ORT')}\nb{r['batch']} t{r['threads']}" for r in rows]
+        axes[2].bar(labels, [r["pruned_over_dense"] for r in rows], color="#937860")
+        axes[2].axhline(1.0, color="black", linewidth=0.8)
+        axes[2].set_ylabel("pruned / dense latency")
+        axes[2].set_title(f"{out['latency']['arch']} at {out['latency']['ratio']:.0%} unstructured, inference")
+        axes[2].tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
