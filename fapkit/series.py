@@ -234,7 +234,8 @@ def _left(rest: list[Path], previous: dict[str, float], step_ms: float) -> str:
         return ""
     known = [previous[p.stem] for p in rest if p.stem in previous]
     if len(known) < len(rest):
-        return f"; {len(rest)} notebooks left (no estimate: no earlier whole series of this preset and scope)"
+        left = f"{len(rest)} notebook{'s' if len(rest) > 1 else ''}"
+        return f"; {left} left (no estimate: no earlier whole series of this preset and scope)"
     return f"; about {sum(known) * step_ms / 6e4:.0f} min left (the last series' {sum(known):,.0f} dense steps)"
 
 
