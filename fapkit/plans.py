@@ -103,7 +103,7 @@ _DEMO_CHANGES: dict[str, dict[str, Any]] = {
 
 
 def plan_of(preset: str, scope: str = "demo") -> SeriesPlan:
-    """The series plan of `preset` and `scope` ("demo": `make demo`; "full": `make reproduce`)."""
+    """The series plan of `preset` and `scope` ("demo": ``make demo``; "full": ``make reproduce``)."""
     if preset not in _FULL:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(_FULL)}")
     if scope not in SCOPES:

@@ -24,8 +24,8 @@ def test_the_grid_sweeps_each_knob_and_refuses_it_as_a_shared_setting():
     assert spec_of("faprune").knob == "lam" and spec_of("ceag").knob == "epsilon" and spec_of("lmw").knob is None
     specs = frontier_grid(preset="smoke", seeds=[0, 1], methods=["faprune", "ceag", "lmw"], alpha=0.0)
     assert [(s["method"], s.get("lam", s.get("epsilon")), s["seed"]) for s in specs] == [
-        ("faprune", 0.3, 0), ("faprune", 0.3, 1), ("faprune", 3.0, 0), ("faprune", 3.0, 1),
-        ("ceag", 0.0, 0), ("ceag", 0.0, 1), ("ceag", 0.05, 0), ("ceag", 0.05, 1), ("lmw", None, 0), ("lmw", None, 1)]
+        ("faprune", 1.0, 0), ("faprune", 1.0, 1), ("faprune", 3.0, 0), ("faprune", 3.0, 1),
+        ("ceag", 0.01, 0), ("ceag", 0.01, 1), ("ceag", 0.05, 0), ("ceag", 0.05, 1), ("lmw", None, 0), ("lmw", None, 1)]
     assert knob_values("lmw", "quick") == (None,) and knob_values("faprune", "quick") == (0.3, 1.0, 3.0)
     with pytest.raises(ValueError, match="'lam' is 'faprune''s frontier knob"):
         frontier_grid(preset="smoke", seeds=[0], methods=["faprune"], lam=2.0)

@@ -1,8 +1,10 @@
 """Determinism across processes, resume after a kill, non-finite losses, bad data and checkpoints."""
 import json
+import math
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from killing import kill_after_first_checkpoint
 
 import fapkit
 from fapkit.data import FaceTensors, make_loader
+from fapkit.methods import _require_both_groups
 from fapkit.records import load_torch
 from fapkit.train import NonFiniteLossError
 
@@ -106,12 +109,17 @@ def test_non_binary_labels_are_refused(tmp_path):
                    runs_dir=tmp_path, preset="smoke", pretrain_epochs=1)
 
 
-def test_an_evaluation_split_with_one_sensitive_group_is_refused(tmp_path):
+def test_an_evaluation_split_with_one_sensitive_group_is_measured_with_di_and_deo_undefined(tmp_path):
     train = _loaders([0, 1] * 4, [0, 0, 1, 1] * 2)
     one_group = _loaders([0, 1] * 4, [1] * 8)
-    with pytest.raises(ValueError, match="z has only group 1"):
-        fapkit.run("normal", model=nn.Sequential(nn.Flatten(), nn.Linear(768, 1)), train=train, valid=one_group,
-                   test=one_group, runs_dir=tmp_path, preset="smoke", pretrain_epochs=1)
+    with pytest.warns(UserWarning, match=r"undefined on the test split \(.*z has only group 1"):
+        res = fapkit.run("normal", model=nn.Sequential(nn.Flatten(), nn.Linear(768, 1)), train=train,
+                         valid=one_group, test=one_group, runs_dir=tmp_path, preset="smoke", pretrain_epochs=1)
+    assert math.isnan(res.di) and math.isnan(res.deo) and 0.0 <= res.acc <= 1.0
+    assert set(res.metrics["undefined"]) >= {"di", "deo"}
+    # The training split is still checked before any training: the game needs two groups.
+    with pytest.raises(ValueError, match="the train split has samples of only one sensitive group"):
+        _require_both_groups(types.SimpleNamespace(z=torch.ones(4)), "train")
 
 
 def test_corrupt_run_record_and_checkpoint_give_clear_errors(tmp_path):
