@@ -59,7 +59,7 @@ def _add_settings(p: argparse.ArgumentParser, *, many: bool) -> None:
     group = p.add_argument_group("settings", "every setting of a run (fapkit.settings); the preset's value unless given")
     for name, (kind, comment) in setting_fields().items():
         convert, choices, several = _option(kind)
-        nargs = "+" if many or (several and not many) else None
+        nargs = "+" if many or several else None
         text = _HELP.get(name, comment) or ""
         if choices:
             text = f"{text} (one of {', '.join(choices)})".strip()

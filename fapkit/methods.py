@@ -255,11 +255,7 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     if names is not None:  # tables and figures label the groups by name
         metrics["group_names"] = valid_metrics["group_names"] = names
     for split, measured in (("test", metrics), ("validation", valid_metrics)):
-        undefined = measured.get("undefined", {})
-        if undefined:  # one warning per split: the DEO kinds share their reason
-            names = ", ".join(metric.upper() for metric in undefined)
-            warnings.warn(f"{method}: {names} undefined on the {split} split ({'; '.join(sorted(set(undefined.values())))}); "
-                          "nan in the result and the tables, the other metrics kept", UserWarning, stacklevel=2)
+        _warn_undefined(method, split, measured.get("undefined", {}))
     status = _adversary_status(method, history, ctx)
     if status is not None:
         metrics["adversary_status"] = valid_metrics["adversary_status"] = status
@@ -288,6 +284,15 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     ctx.computed_seconds = parents_before + elapsed
     save_result(result, run_dir)
     return result
+
+
+def _warn_undefined(method: str, split: str, undefined: dict[str, str]) -> None:
+    """One warning per split naming the metrics it could not define (the DEO kinds share their reason)."""
+    if undefined:
+        metrics = ", ".join(metric.upper() for metric in undefined)
+        reasons = "; ".join(sorted(set(undefined.values())))
+        warnings.warn(f"{method}: {metrics} undefined on the {split} split ({reasons}); nan in the result and the "
+                      "tables, the other metrics kept", UserWarning, stacklevel=3)
 
 
 def _adversary_status(method: str, history: list[dict[str, Any]], ctx: _Context) -> str | None:

@@ -178,9 +178,9 @@ def setup(namespace: Mapping[str, Any], *, seeds: Literal["main", "ablation"] | 
     if unknown:
         raise ValueError(f"exclude holds {sorted(unknown)}; run settings are {sorted(RUN_SETTINGS.values())}")
     preset = params.get("PRESET", "quick")
-    arch = params.get("ARCH") or make_config(preset=preset).arch if "ARCH" in params else None
-    if arch is not None:
-        params["ARCH"] = arch
+    arch = None
+    if "ARCH" in params:  # declared: None is the preset's architecture
+        arch = params["ARCH"] = params["ARCH"] or make_config(preset=preset).arch
     settings = {key: params[name] for name, key in RUN_SETTINGS.items() if name in params and key not in exclude}
     chosen = None
     if seeds is not None:
