@@ -4,10 +4,9 @@ import math
 import pytest
 import torch
 from torch import nn
+from toys import ZCoder, z_coded_loader
 
 from fapkit.config import make_config
-from fapkit.data import TensorLoader
-from fapkit.data.base import FaceTensors
 from fapkit.discriminators import AdversaryMonitor, FairnessDiscriminator, binary_entropy, discriminator_update
 from fapkit.metrics import fairness_report, is_degenerate
 from fapkit.settings import AdversaryConfig
@@ -61,32 +60,9 @@ def test_discriminator_update_takes_the_given_number_of_steps_and_returns_the_lo
     assert float(disc.loss(prob, y, z)["l_d"].detach()) < float(before["l_d"].detach())  # three steps downhill on this batch
 
 
-class _ZCoder(nn.Module):
-    """A 'model' whose logit is 8·(x₀ − ½) behind a batch norm: its predictions reveal z when x₀ = z."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bn = nn.BatchNorm1d(1, affine=False)
-        self.fc = nn.Linear(1, 1)
-        with torch.no_grad():
-            self.fc.weight.fill_(8.0)
-            self.fc.bias.fill_(0.0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.bn(x.reshape(len(x), -1)[:, :1]))
-
-
-def _z_coded_loader(n: int = 64, batch_size: int = 16) -> TensorLoader:
-    z = torch.tensor([0, 1] * (n // 2))
-    y = torch.tensor([0, 0, 1, 1] * (n // 4))
-    images = (z * 255).to(torch.uint8).reshape(n, 1, 1, 1).expand(n, 3, 1, 1).contiguous()
-    return TensorLoader(FaceTensors(images, y, z, target="t", sensitive="s", name="toy"), batch_size,
-                        shuffle=True, seed=0)
-
-
 def test_warm_up_counts_its_steps_learns_the_bias_and_leaves_the_model_untouched():
     torch.manual_seed(0)
-    model, loader = _ZCoder(), _z_coded_loader()
+    model, loader = ZCoder(), z_coded_loader()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     game = AdversaryConfig(alpha=0.0, disc_lr=5e-2, disc_warmup=25)
     disc = FairnessDiscriminator(game.alpha)
@@ -103,24 +79,24 @@ def test_warm_up_counts_its_steps_learns_the_bias_and_leaves_the_model_untouched
 
 def test_fit_records_warm_up_once_and_the_advantage_every_epoch(tmp_path):
     torch.manual_seed(0)
-    model, loader = _ZCoder(), _z_coded_loader()
+    model, loader = ZCoder(), z_coded_loader()
     params = [model.fc.weight, model.fc.bias]
     stage = Stage("faprune", epochs=2, lr=1e-3, adversary=AdversaryConfig(alpha=0.0, disc_lr=1e-2, disc_steps=2,
                                                                           disc_warmup=3))
-    history = fit(model, params, loader, _z_coded_loader(), stage, workdir=tmp_path)
+    history = fit(model, params, loader, z_coded_loader(), stage, workdir=tmp_path)
     assert history[0]["warmup_steps"] == 3 * len(loader)
     assert "warmup_steps" not in history[1]
     for record in history:
         assert {"train_adv_deo_y0", "train_adv_deo_y1"} <= set(record) and "train_adv_di" not in record
     # The debiasing kind records the advantage too (DI head with α = 1).
-    debias = fit(_ZCoder(), list(_ZCoder().parameters()), loader, _z_coded_loader(),
+    debias = fit(ZCoder(), list(ZCoder().parameters()), loader, z_coded_loader(),
                  Stage("debias", epochs=1, lr=1e-3, adversary=AdversaryConfig(alpha=1.0, disc_warmup=1)))
     assert "train_adv_di" in debias[0] and debias[0]["warmup_steps"] == len(loader)
 
 
 def test_plain_cross_entropy_stages_have_no_adversary_records():
-    model = _ZCoder()
-    history = fit(model, list(model.parameters()), _z_coded_loader(), _z_coded_loader(), Stage("ce", epochs=1, lr=1e-3))
+    model = ZCoder()
+    history = fit(model, list(model.parameters()), z_coded_loader(), z_coded_loader(), Stage("ce", epochs=1, lr=1e-3))
     assert not any(k.startswith(("train_adv", "warmup")) for k in history[0])
 
 
@@ -157,11 +133,11 @@ def test_adversary_settings_are_validated_and_the_paper_preset_keeps_the_paper_v
 
 def test_a_model_with_two_outputs_or_plus_minus_one_labels_gets_our_message():
     two_outputs = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
-    loader = _z_coded_loader()
+    loader = z_coded_loader()
     with pytest.raises(ValueError, match=r"one logit per sample \(shape \[16\] or \[16, 1\]\), got shape \[16, 2\]"):
         fit(two_outputs, list(two_outputs.parameters()), loader, loader, Stage("ce", epochs=1, lr=1e-3))
     z = torch.tensor([0, 1] * 8)
     pm_one = [(torch.zeros(16, 3, 1, 1), 2 * z - 1, z)]  # any iterable of (x, y, z) batches is a loader
-    model = _ZCoder()
+    model = ZCoder()
     with pytest.raises(ValueError, match=r"labels y must be binary 0/1, found \[-1\] \(they look like ±1 labels"):
         fit(model, list(model.parameters()), pm_one, pm_one, Stage("ce", epochs=1, lr=1e-3))

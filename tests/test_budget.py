@@ -3,8 +3,8 @@ import math
 
 import pytest
 import torch
-from test_convergence import _loader, _OneLogit
 from torch.optim.optimizer import register_optimizer_step_pre_hook
+from toys import OneLogit, toy_loader
 
 from fapkit import budget
 from fapkit.config import make_config
@@ -41,7 +41,7 @@ def _recorded_lrs(model, loader, stage):
 
 def test_a_patience_stage_stops_once_the_validation_loss_stops_improving_then_runs_its_tail():
     torch.manual_seed(0)
-    model, loader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 1)), _loader()  # 4 batches/epoch
+    model, loader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 1)), toy_loader()  # 4 batches/epoch
     # no BatchNorm, lr 1e-12: nothing improves, so the main phase ends at its floor (epochs = 3); tail ceil(0.25·3) = 1
     stage = Stage("ce", epochs=3, lr=1e-12, schedule="cosine", lr_warmup=0.1, patience=2, max_epochs=20)
     history, lrs = _recorded_lrs(model, loader, stage)
@@ -51,17 +51,17 @@ def test_a_patience_stage_stops_once_the_validation_loss_stops_improving_then_ru
     assert lrs[-1] < 0.2e-12  # the tail decays
     # the ceiling ends a phase that still improves
     stage = Stage("ce", epochs=1, lr=1e-2, schedule="cosine", patience=2, max_epochs=2)
-    history, _ = _recorded_lrs(_OneLogit(), _loader(), stage)
+    history, _ = _recorded_lrs(OneLogit(), toy_loader(), stage)
     assert history[1]["budget_main_epochs"] == 2 and len(history) == 3
 
 
 def test_a_resumed_patience_stage_keeps_its_decision(tmp_path):
     stage = Stage("ce", epochs=5, lr=1e-12, schedule="cosine", patience=2, max_epochs=20)
-    model = _OneLogit()
-    first = fit(model, list(model.parameters()), _loader(), _loader(), stage, workdir=tmp_path)
+    model = OneLogit()
+    first = fit(model, list(model.parameters()), toy_loader(), toy_loader(), stage, workdir=tmp_path)
     assert any("budget_tail_epochs" in h for h in first)
-    again = _OneLogit()
-    second = fit(again, list(again.parameters()), _loader(), _loader(), stage, workdir=tmp_path)
+    again = OneLogit()
+    second = fit(again, list(again.parameters()), toy_loader(), toy_loader(), stage, workdir=tmp_path)
     assert second == first  # resumed after its last epoch: nothing more to train
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_convergence import _CrashingLoader, _loader, _OneLogit
 from torch import nn
+from toys import CrashingLoader, OneLogit, toy_loader
 
 from fapkit.ceag import (
     CeagStep,
@@ -122,18 +122,18 @@ def test_a_killed_ceag_stage_resumes_to_the_same_multipliers_and_weights(tmp_pat
 
     def run(loader, workdir):
         torch.manual_seed(0)
-        model = _OneLogit()
-        dense = dense_statistics(model, _loader(), device="cpu", groups=2)
+        model = OneLogit()
+        dense = dense_statistics(model, toy_loader(), device="cpu", groups=2)
         step = CeagStep(dense, 2, epsilon=0.0, dual_lr=1.0, replay_buffer=4)
-        history = fit(model, list(model.parameters()), loader, _loader(), stage, workdir=workdir, step=step)
+        history = fit(model, list(model.parameters()), loader, toy_loader(), stage, workdir=workdir, step=step)
         return model, step, history
 
-    model_a, step_a, history_a = run(_loader(), tmp_path / "a")
+    model_a, step_a, history_a = run(toy_loader(), tmp_path / "a")
     assert {"train_multiplier_0", "train_multiplier_1", "train_max_violation"} <= set(history_a[-1])
     assert (step_a.multipliers >= 0).all() and step_a.multipliers.sum() > 0  # the constraints were active
     with pytest.raises(RuntimeError, match="killed"):
-        run(_CrashingLoader(_loader(), crash_epoch=1), tmp_path / "b")
-    model_b, step_b, history_b = run(_loader(), tmp_path / "b")
+        run(CrashingLoader(toy_loader(), crash_epoch=1), tmp_path / "b")
+    model_b, step_b, history_b = run(toy_loader(), tmp_path / "b")
     assert torch.equal(step_a.multipliers, step_b.multipliers)
     assert history_b[-1]["train_multiplier_0"] == history_a[-1]["train_multiplier_0"]
     for k, v in model_b.state_dict().items():

@@ -5,14 +5,12 @@ import math
 import pytest
 import torch
 from fake_results import fake
-from test_adversary import _z_coded_loader, _ZCoder
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from toy_model import TinyNet, ToyLinear
+from toys import CrashingLoader, OneLogit, ZCoder, toy_loader, z_coded_loader
 
 from fapkit.batchnorm import reestimate_batchnorm
 from fapkit.config import make_config
-from fapkit.data import TensorLoader
-from fapkit.data.base import FaceTensors
 from fapkit.discriminators import FairnessDiscriminator
 from fapkit.metrics import fairness_report, is_degenerate, is_near_constant
 from fapkit.presentation.display import readable
@@ -41,24 +39,8 @@ def test_lambda_ramps_linearly_over_the_given_fraction_then_stays():
     assert lam_factor(0, 10, 0.0) == 1.0  # the paper's constant λ
 
 
-def _loader(n: int = 32, batch: int = 8, seed: int = 0) -> TensorLoader:
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 4, 4), generator=gen, dtype=torch.uint8)
-    y, z = torch.tensor([0, 1] * (n // 2)), torch.tensor([0, 0, 1, 1] * (n // 4))
-    return TensorLoader(FaceTensors(images, y, z, target="t", sensitive="s", name="toy"), batch, shuffle=True, seed=0)
-
-
-class _OneLogit(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = TinyNet()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[:, :1]
-
-
 def test_fit_sets_the_scheduled_learning_rate_at_the_first_and_the_last_step():
-    wrapped, loader = _OneLogit(), _loader()
+    wrapped, loader = OneLogit(), toy_loader()
     seen: list[float] = []
     handle = register_optimizer_step_pre_hook(
         lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
@@ -83,7 +65,7 @@ def test_fit_sets_the_scheduled_learning_rate_at_the_first_and_the_last_step():
 
 
 def test_a_scheduled_stage_refuses_a_loader_without_len():
-    model = _OneLogit()
+    model = OneLogit()
     batches = [(torch.zeros(4, 3, 4, 4), torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1]))]
     with pytest.raises(ValueError, match=r"has no len\(\).*schedule='constant'"):
         fit(model, list(model.parameters()), (b for b in batches), batches, Stage("ce", 1, 1e-3, schedule="cosine"))
@@ -91,7 +73,7 @@ def test_a_scheduled_stage_refuses_a_loader_without_len():
 
 def test_bn_reestimation_equals_the_statistics_of_a_fresh_pass_over_the_data():
     model = TinyNet()
-    data = _loader(n=32, batch=32)  # one batch: the cumulative average is the whole data's statistics
+    data = toy_loader(n=32, batch=32)  # one batch: the cumulative average is the whole data's statistics
     with torch.no_grad():
         model.bn.running_mean.fill_(5.0)
         model.bn.running_var.fill_(7.0)
@@ -104,7 +86,7 @@ def test_bn_reestimation_equals_the_statistics_of_a_fresh_pass_over_the_data():
     assert torch.allclose(model.bn.running_var, h.var(dim=(0, 2, 3), unbiased=True), rtol=1e-4)
     assert model.bn.momentum == 0.1  # momentum restored
     # Four batches: the running statistics are the average of the four batch statistics.
-    batches = _loader(n=32, batch=8)
+    batches = toy_loader(n=32, batch=8)
     reestimate_batchnorm(model, batches)
     batches.epoch = 0
     means = [model.conv1(b[0].float()).mean(dim=(0, 2, 3)) for b in batches]
@@ -115,40 +97,24 @@ def test_bn_reestimation_equals_the_statistics_of_a_fresh_pass_over_the_data():
 def test_fit_reestimates_bn_after_the_last_epoch_and_a_resumed_run_ends_alike(tmp_path):
     stage = Stage("ce", epochs=2, lr=1e-2, schedule="cosine", lr_warmup=0.1, bn_reestimate=True)
     torch.manual_seed(0)
-    model = _OneLogit()
-    history = fit(model, list(model.parameters()), _loader(), _loader(), stage, workdir=tmp_path / "a")
+    model = OneLogit()
+    history = fit(model, list(model.parameters()), toy_loader(), toy_loader(), stage, workdir=tmp_path / "a")
     assert history[-1]["bn_reestimated"] is True and "bn_reestimated" not in history[0]
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    reestimate_batchnorm(model, _loader())
+    reestimate_batchnorm(model, toy_loader())
     assert all(torch.allclose(v, fresh[k]) for k, v in model.state_dict().items())  # already re-estimated
     # An interrupted run (killed in its second epoch, then resumed) ends on the same weights and statistics.
-    crashing = _CrashingLoader(_loader(), crash_epoch=1)
+    crashing = CrashingLoader(toy_loader(), crash_epoch=1)
     torch.manual_seed(0)
-    other = _OneLogit()
+    other = OneLogit()
     with pytest.raises(RuntimeError, match="killed"):
-        fit(other, list(other.parameters()), crashing, _loader(), stage, workdir=tmp_path / "b")
+        fit(other, list(other.parameters()), crashing, toy_loader(), stage, workdir=tmp_path / "b")
     torch.manual_seed(0)
-    resumed = _OneLogit()
-    history_b = fit(resumed, list(resumed.parameters()), _loader(), _loader(), stage, workdir=tmp_path / "b")
+    resumed = OneLogit()
+    history_b = fit(resumed, list(resumed.parameters()), toy_loader(), toy_loader(), stage, workdir=tmp_path / "b")
     assert [h["epoch"] for h in history_b] == [1, 2] and history_b[-1]["lr"] == history[-1]["lr"]
     for k, v in resumed.state_dict().items():
         assert torch.allclose(v, fresh[k], atol=1e-6), k
-
-
-class _CrashingLoader:
-    """A loader that dies when its `crash_epoch` starts (as a killed process would)."""
-
-    def __init__(self, loader: TensorLoader, crash_epoch: int) -> None:
-        self.loader, self.crash_epoch, self.epoch = loader, crash_epoch, 0
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        if self.epoch == self.crash_epoch:
-            raise RuntimeError("killed")
-        self.loader.epoch = self.epoch
-        return iter(self.loader)
 
 
 def test_the_plateau_rule_stops_once_the_advantage_stops_rising():
@@ -161,7 +127,7 @@ def test_the_plateau_rule_stops_once_the_advantage_stops_rising():
 
 def test_the_plateau_warm_up_learns_until_the_held_out_advantage_stops_rising():
     torch.manual_seed(0)
-    model, loader = _ZCoder(), _z_coded_loader(n=320, batch_size=16)  # 20 batches, 4 held out
+    model, loader = ZCoder(), z_coded_loader(n=320, batch_size=16)  # 20 batches, 4 held out
     game = AdversaryConfig(alpha=0.0, disc_lr=5e-2, disc_warmup=200, disc_warmup_rule="plateau")
     disc = FairnessDiscriminator(game.alpha)
     out = warm_up_discriminator(model, disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr), loader, game,
@@ -264,19 +230,19 @@ def test_mask_changed_after_a_resume_is_measured_from_the_stage_s_starting_mask(
 
     def scored() -> tuple[torch.nn.Module, object]:
         torch.manual_seed(0)
-        model = _OneLogit()
+        model = OneLogit()
         for p in model.parameters():
             p.requires_grad_(False)
         return model, attach_scores(model, 0.5, init="magnitude")
 
     model, masker = scored()
-    straight = fit(model, masker.score_parameters(), _loader(), _loader(), stage, masker=masker, workdir=tmp_path / "a")
+    straight = fit(model, masker.score_parameters(), toy_loader(), toy_loader(), stage, masker=masker, workdir=tmp_path / "a")
     other, other_masker = scored()
     with pytest.raises(RuntimeError, match="killed"):
-        fit(other, other_masker.score_parameters(), _CrashingLoader(_loader(), crash_epoch=1), _loader(), stage,
+        fit(other, other_masker.score_parameters(), CrashingLoader(toy_loader(), crash_epoch=1), toy_loader(), stage,
             masker=other_masker, workdir=tmp_path / "b")
     resumed, resumed_masker = scored()  # a new process: the mask it attaches is the stage's start again
-    history = fit(resumed, resumed_masker.score_parameters(), _loader(), _loader(), stage, masker=resumed_masker,
+    history = fit(resumed, resumed_masker.score_parameters(), toy_loader(), toy_loader(), stage, masker=resumed_masker,
                   workdir=tmp_path / "b")
     assert straight[-1]["mask_changed"] > straight[0]["mask_changed"] > 0  # the mask moved in both epochs
     assert [h["mask_changed"] for h in history] == [h["mask_changed"] for h in straight]

@@ -87,19 +87,36 @@ def _tuned(task: Task, seeds: Sequence[int], runs_dir: str) -> Any:
     return tune("faprune", tolerance=TOLERANCE, seeds=seeds, runs_dir=runs_dir, **task.inputs())
 
 
-def _against_better(ours: list[Any], bases: dict[str, list[Any]]) -> dict[str, Any]:
-    """FAPrune's DEO and accuracy against the better of SGDP and LMW (lower mean DEO), paired over seeds."""
-    better = min(("sgdp", "lmw"), key=lambda m: stats.mean_std(r.deo for r in bases[m])[0])
-    theirs = bases[better]
+def _against(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
+    """Our DEO and accuracy against `theirs`, paired over seeds: ratio of means, paired interval, verdict."""
     deo = stats.paired_interval([r.deo for r in ours], [r.deo for r in theirs])
     acc = stats.paired_interval([r.acc for r in ours], [r.acc for r in theirs])
-    mean_theirs = stats.mean_std(r.deo for r in theirs)[0]
-    return {"better": better, "deo": stats.mean_std(r.deo for r in ours)[0], "better_deo": mean_theirs,
-            "ratio": stats.mean_std(r.deo for r in ours)[0] / mean_theirs if mean_theirs else math.nan,
+    mean_ours, mean_theirs = stats.mean_std(r.deo for r in ours)[0], stats.mean_std(r.deo for r in theirs)[0]
+    return {"deo": mean_ours, "their_deo": mean_theirs,
+            "ratio": mean_ours / mean_theirs if mean_theirs else math.nan,
             "delta": deo.mean, "low": deo.low, "high": deo.high,
             "verdict": stats.verdict(deo, lower_is_fairer=True),
             "acc_delta": acc.mean, "acc_low": acc.low, "acc_high": acc.high,
             "uninformed": sum(bool(r.uninformed) for r in ours)}
+
+
+def _against_better(ours: list[Any], bases: dict[str, list[Any]]) -> dict[str, Any]:
+    """FAPrune's DEO and accuracy against the better of SGDP and LMW (lower mean DEO), paired over seeds."""
+    better = min(("sgdp", "lmw"), key=lambda m: stats.mean_std(r.deo for r in bases[m])[0])
+    out = _against(ours, bases[better])
+    return {"better": better, "better_deo": out["their_deo"], **out}
+
+
+def _summary(runs: list[Any]) -> dict[str, Any]:
+    """Test DEO and accuracy (mean, std over seeds), validation DEO and its binomial standard error."""
+    from ..export import deo_standard_error
+
+    deo, deo_std, _ = stats.mean_std(r.deo for r in runs)
+    acc, acc_std, _ = stats.mean_std(r.acc for r in runs)
+    return {"deo": deo, "deo_std": deo_std, "acc": acc, "acc_std": acc_std,
+            "valid_deo": stats.mean_std(r.valid_metrics.get("deo", math.nan) for r in runs)[0],
+            "valid_deo_se": stats.mean_std(deo_standard_error(r.valid_metrics.get("groups", {}))
+                                           for r in runs)[0]}
 
 
 def _warmup(runs: list[Any]) -> dict[str, Any]:
@@ -179,6 +196,9 @@ def run_task(task: Task, seeds: Sequence[int] = SEEDS, runs_dir: str = "runs/rob
                            "warmup": _warmup(default), "default": _against_better(default, bases)}
     row["tuned"] = {"lam": tuned.value, "widened": tuned.widened,
                     **(_against_better(tuned.chosen, bases) if tuned.value is not None else {})}
+    row["game"] = _against(default, bases["sgdp"])  # the adversary's own effect: SGDP is FAPrune at λ = 0
+    row["methods"] = {**{m: _summary(runs) for m, runs in bases.items()}, "faprune": _summary(default),
+                      **({"faprune_tuned": _summary(tuned.chosen)} if tuned.value is not None else {})}
     row["frontier"] = tuned.frontier.to_dict(orient="records")
     row["diagnosis"] = diagnose(task, bases["normal"])
     row["seconds"] = time.perf_counter() - start
@@ -204,6 +224,24 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['task']} | {r['differs']} | {r['dense_acc']:.3f} / {r['dense_deo']:.3f} | "
                      f"{w['advantage_mean']:.4f}, {w['advantage_min']:.4f} / {w['reference_mean']:.4f}; {status} | "
                      f"{_cell(r['default'])} | {tuned} |")
+    return "\n".join(lines)
+
+
+def methods_markdown(rows: list[dict[str, Any]]) -> str:
+    """Every method's test DEO and accuracy per task, the game's own effect, and how well validation sees DEO."""
+    names = ("normal", "sgdp", "lmw", "faprune", "faprune_tuned")
+    lines = ["| task | " + " | ".join(f"{n} DEO (acc)" for n in names)
+             + " | FAPrune − SGDP, DEO (the game's effect) | validation DEO's standard error |",
+             "|---|" + "---|" * (len(names) + 2)]
+    for r in rows:
+        if "methods" not in r:
+            continue
+        m = r["methods"]
+        cells = [f"{m[n]['deo']:.3f} ± {m[n]['deo_std']:.3f} ({m[n]['acc']:.3f})" if n in m else "–" for n in names]
+        g = r["game"]
+        lines.append(f"| {r['task']} | " + " | ".join(cells)
+                     + f" | {g['delta']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] {g['verdict']} | "
+                       f"{m['lmw']['valid_deo_se']:.3f} |")
     return "\n".join(lines)
 
 
@@ -279,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         save_json(out, [done[t.name] for t in TASKS if t.name in done])
     rows = [done[t.name] for t in TASKS if t.name in done]
     (Path(args.results_dir) / "robustness.md").write_text(markdown(rows) + "\n")
+    (Path(args.results_dir) / "robustness_methods.md").write_text(methods_markdown(rows) + "\n")
     for start in ("faprune", "adv_debias"):
         (Path(args.results_dir) / f"robustness_diagnosis_{start}.md").write_text(diagnosis_markdown(rows, start) + "\n")
     figure(rows, Path(args.figures_dir) / "robustness.png")
