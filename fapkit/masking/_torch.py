@@ -32,6 +32,12 @@ def remove_forward_pre_hook(module: nn.Module, hook_id: int) -> None:
         getattr(module, attr, {}).pop(hook_id, None)
 
 
+def remove_forward_hook(module: nn.Module, hook_id: int) -> None:
+    """Remove a forward hook by id (works on a deep copy, where the handle does not)."""
+    for attr in ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+        getattr(module, attr, {}).pop(hook_id, None)
+
+
 def remove_buffer(module: nn.Module, name: str) -> None:
     """Drop buffer ``name`` from ``module`` (and from its ``state_dict``)."""
     module._buffers.pop(name, None)
