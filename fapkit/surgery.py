@@ -115,10 +115,10 @@ def _narrow_conv(conv: nn.Conv2d, shape: Sequence[int]) -> None:
 
 def _resize(module: nn.Module, prefix: str, state: Mapping[str, Any]) -> None:
     """Replace `module`'s own parameters and buffers by empty ones of `state`'s shapes (values come with loading)."""
-    for key, param in list(module._parameters.items()):
-        if param is not None and f"{prefix}{key}" in state:
+    for key, param in list(module.named_parameters(recurse=False)):
+        if f"{prefix}{key}" in state:
             shape = state[f"{prefix}{key}"].shape
-            module._parameters[key] = nn.Parameter(torch.empty(shape, dtype=param.dtype), param.requires_grad)
-    for key, buffer in list(module._buffers.items()):
-        if buffer is not None and f"{prefix}{key}" in state and buffer.dim() > 0:
-            module._buffers[key] = torch.empty(state[f"{prefix}{key}"].shape, dtype=buffer.dtype)
+            setattr(module, key, nn.Parameter(torch.empty(shape, dtype=param.dtype), param.requires_grad))
+    for key, buffer in list(module.named_buffers(recurse=False)):
+        if f"{prefix}{key}" in state and buffer.dim() > 0:  # setattr replaces a registered buffer
+            setattr(module, key, torch.empty(state[f"{prefix}{key}"].shape, dtype=buffer.dtype))

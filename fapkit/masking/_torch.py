@@ -48,6 +48,11 @@ def has_parameter(module: nn.Module, name: str) -> bool:
     return name in module._parameters
 
 
+def has_buffer(module: nn.Module, name: str) -> bool:
+    """True if ``module`` itself (not a child) registers a buffer called ``name``."""
+    return name in module._buffers
+
+
 def remove_parameter(module: nn.Module, name: str) -> None:
     """Drop parameter ``name`` from ``module`` (and from its ``state_dict``)."""
     del module._parameters[name]

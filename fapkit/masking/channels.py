@@ -428,7 +428,7 @@ def _prepare(model: nn.Module, example: torch.Tensor | None,
     from ..surgery import count
 
     for name, module in model.named_modules():
-        if hasattr(module, MASK_STATE) or _torch.has_parameter(module, SCORES) or MASK in module._buffers:
+        if hasattr(module, MASK_STATE) or _torch.has_parameter(module, SCORES) or _torch.has_buffer(module, MASK):
             raise ValueError(f"layer {name!r} is already masked; detach the old masker first")
     example = (default_example(model) if example is None else example).detach().cpu()
     groups = dict(channel_groups(model, example) if groups is None else groups)
