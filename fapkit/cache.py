@@ -21,7 +21,7 @@ from .config import RunConfig, make_config
 from .metrics import is_degenerate, is_near_constant
 from .models import build_model
 from .records import CHECKPOINT, load_json, load_torch, save_json, save_torch, stable_hash
-from .registry import COMMON_FIELDS, parent_of, spec_of
+from .registry import COMMON_FIELDS, KEY_DEFAULTS, parent_of, spec_of
 
 RECORD, MODEL = "record.json", "model.pt"
 #: The metrics a record keeps at its top level (the test split's); `from_record` reads them back.
@@ -130,9 +130,15 @@ def stage_settings(stage: str, cfg: RunConfig) -> dict[str, Any]:
         spec = spec_of(name)
         parent = parent_of(name, cfg)
         names = spec.key_fields + (COMMON_FIELDS if parent is None else ())
-        settings.update({field_name: _plain(getattr(cfg, field_name)) for field_name in names})
+        settings.update(_read(cfg, names))
         name = parent
     return dict(sorted(settings.items()))
+
+
+def _read(cfg: RunConfig, names: tuple[str, ...]) -> dict[str, Any]:
+    """The settings `names` of `cfg`, JSON-ready, less those at their `KEY_DEFAULTS` value (older keys stay valid)."""
+    return {name: _plain(getattr(cfg, name)) for name in names
+            if not (name in KEY_DEFAULTS and getattr(cfg, name) == KEY_DEFAULTS[name])}
 
 
 def _plain(value: Any) -> Any:
@@ -144,8 +150,7 @@ def stage_key(stage: str, cfg: RunConfig) -> str:
     spec = spec_of(stage)
     parent = parent_of(stage, cfg)
     names = spec.key_fields + (COMMON_FIELDS if parent is None else ())
-    payload: dict[str, Any] = {"stage": spec.stage, "version": __version__,
-                               **{name: _plain(getattr(cfg, name)) for name in names}}
+    payload: dict[str, Any] = {"stage": spec.stage, "version": __version__, **_read(cfg, names)}
     if parent is not None:
         payload["parent"] = stage_key(parent, cfg)
     return stable_hash(payload)
@@ -197,7 +202,7 @@ def load_result(method: str, cfg: RunConfig, run_dir: str | Path, *, model: bool
     """The RunResult of a finished stage from its run folder; ``model=False`` leaves out the model."""
     run_dir = Path(run_dir)
     record = {**load_json(run_dir / RECORD), "method": method}
-    net = _load_model(cfg.arch, run_dir / MODEL) if model else None
+    net = _load_model(cfg, run_dir / MODEL, method) if model else None
     return RunResult.from_record(record, cfg, model=net, run_dir=str(run_dir))
 
 
@@ -230,11 +235,19 @@ def _layers_and_totals(record: dict[str, Any]) -> tuple[list[dict[str, Any]], di
     return [row for row in layers if row.get("name") not in rows], totals
 
 
-def _load_model(arch: str, path: Path) -> nn.Module:
-    model = build_model(arch)
+def _load_model(cfg: RunConfig, path: Path, method: str) -> nn.Module:
+    """The cached model of stage `method`: the architecture, narrowed to the saved shapes for a channel-pruned
+    stage (`fapkit.surgery.rebuild`)."""
+    arch = cfg.arch
     state = load_torch(path)
     try:
-        model.load_state_dict(state)
+        if cfg.structure == "channel" and not spec_of(method).dense:
+            from .surgery import rebuild
+
+            model = rebuild(arch, state)
+        else:
+            model = build_model(arch)
+            model.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"cached model {path} does not fit architecture {arch}; "
                          "delete the run folder to recompute") from err

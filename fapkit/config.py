@@ -16,7 +16,7 @@ from .data.folder import check_fractions
 from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .plans import plan_of
-from .registry import method_names, spec_of
+from .registry import channel_methods, method_names, spec_of
 from .schedule import LR_SCHEDULES
 from .settings import (
     SECTIONS,
@@ -26,6 +26,7 @@ from .settings import (
     Init,
     RunConfig,
     Scope,
+    Structure,
     check_choice,
     setting_names,
 )
@@ -128,6 +129,11 @@ def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
 #: Settings for which None is a value of its own (not "keep the preset's value").
 _NULLABLE = ("weights", "root", "correlation", "n_train", "n_valid", "n_test", "n_monitor", "scratch_epochs",
              "masked_lr", "labels", "positive", "split_fractions")
+
+
+#: Architectures whose channel dependencies torch-pruning cannot trace, and why.
+CHANNEL_UNTRACEABLE = {"shufflenet_v2_x1_0": "torch-pruning cannot trace its channel shuffle (a reshape-transpose-"
+                                             "reshape of the channels; VainF/Torch-Pruning#14)"}
 
 
 def make_config(method: str = "faprune", *, preset: str = "quick", **overrides: Any) -> RunConfig:
@@ -233,6 +239,13 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"init='random' (random-init subnetwork search) applies to {' and '.join(map(repr, allowed))}, "
                          f"not {cfg.method!r}")
     check_choice("scope", cfg.scope, Scope)
+    check_choice("structure", cfg.structure, Structure)
+    if cfg.structure == "channel" and not spec.dense and cfg.method not in channel_methods():
+        raise ValueError(f"structure='channel' (pruning whole output channels) applies to "
+                         f"{', '.join(map(repr, channel_methods()))}, not {cfg.method!r}")
+    if cfg.structure == "channel" and cfg.arch in CHANNEL_UNTRACEABLE:
+        raise ValueError(f"structure='channel' cannot prune {cfg.arch}: {CHANNEL_UNTRACEABLE[cfg.arch]}; use one of "
+                         f"{', '.join(a for a in ARCHITECTURES if a not in CHANNEL_UNTRACEABLE)}")
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     d = cfg.data

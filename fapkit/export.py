@@ -17,6 +17,11 @@ RUN_DIR FOLDER`` all end here. No file holds a pickled module; each is written a
   values (layout below); float32, or float16 with ``float16=True``.
 * ``model.onnx`` (``onnx=True``, the ``onnx`` extra): exported with ``torch.onnx.export`` (batch axis
   dynamic) and, when onnxruntime is installed, its logits checked against torch on a batch.
+* a channel-pruned run (``structure="channel"``): ``model.safetensors`` holds the *narrowed* model (pruned
+  channels removed, `fapkit.surgery.shrink`), loadable with ``strict=True`` into
+  ``fapkit.surgery.rebuild(arch, state_dict)`` (the plain architecture, each Conv2d/BatchNorm/Linear narrowed to
+  the saved shapes); no masks or sparse file (it has no zeros); the manifest's ``channels`` lists each layer's
+  kept output channels and the parameter and MAC counts of the dense and the narrowed model.
 * ``manifest.json``: architecture and constructor arguments, input, versions, method and settings,
   per-layer and total sparsity, the run's test and validation metrics, the metrics re-measured on each
   weights file, the file sizes and each file's SHA-256.
@@ -93,8 +98,11 @@ def save(result: RunResult, folder: str | Path, *, float16: bool = False, onnx: 
     folder = _export_folder(folder)
     loader = _test_loader(result, test) if remeasure else None  # data first: it is what may be missing
     state = _state(result.model)
-    masks = _masks(result, state)
+    narrowed = _is_channel(result)
+    masks = {} if narrowed else _masks(result, state)
     payloads = _payloads(state, masks, float16=float16)
+    if narrowed:  # a dense narrowed model has no zeros: neither a mask nor a sparse file means anything
+        payloads = {MODEL_FILE: payloads[MODEL_FILE]}
     onnx_check = None
     if onnx:  # before anything is written: a failed check leaves the folder as it was
         payloads[ONNX_FILE], onnx_check = _onnx(result)
@@ -169,10 +177,12 @@ def remeasured(result: RunResult, folder: Path, loader: Iterable) -> dict[str, A
 
     run = {k: result.metrics[k] for k in ("acc", "di", "deo")}
     se = deo_standard_error(result.metrics["groups"])
-    states = {MODEL_FILE: load_file(str(folder / MODEL_FILE)), SPARSE_FILE: decode_sparse(folder / SPARSE_FILE)}
+    states = {MODEL_FILE: load_file(str(folder / MODEL_FILE))}
+    if not _is_channel(result):
+        states[SPARSE_FILE] = decode_sparse(folder / SPARSE_FILE)
     files = {}
     for name, state in states.items():
-        model = _fresh_model(result)
+        model = _fresh_model(result, state)
         model.load_state_dict(state, strict=True)
         m = evaluate(model, loader, device="cpu", groups=len(result.metrics["groups"]), fused=True)
         change = m["deo"] - run["deo"]
@@ -274,7 +284,8 @@ def _manifest(result: RunResult, masks: dict[str, torch.Tensor], payloads: dict[
         "method": result.method, "method_title": spec_of(result.method).title,
         "config": result.config.to_dict(), "settings": stage_settings(result.method, result.config),
         "run_dir": result.run_dir,
-        "sparsity": _sparsity(result, masks),
+        "structure": "channel" if _is_channel(result) else "weight",
+        **({"channels": _channels(result)} if _is_channel(result) else {"sparsity": _sparsity(result, masks)}),
         "metrics": {"test": result.metrics, "valid": result.valid_metrics},
         "sparse_values": "float16" if float16 else "float32",
         "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -301,15 +312,37 @@ def _sparsity(result: RunResult, masks: dict[str, torch.Tensor]) -> dict[str, An
             "run_ratio": result.ratio, "run_ratio_all": result.ratio_all, "run_totals": result.mask_totals}
 
 
+def _is_channel(result: RunResult) -> bool:
+    """A channel-pruned run: its model is the narrowed one (`fapkit.surgery.shrink`)."""
+    from .registry import spec_of
+
+    return getattr(result.config, "structure", "weight") == "channel" and not spec_of(result.method).dense
+
+
+def _channels(result: RunResult) -> dict[str, Any]:
+    """Per-layer kept output channels (dense → narrowed) and the parameter and MAC counts of both models."""
+    totals = result.mask_totals
+    layers = [{"name": layer, "group": row["name"], "channels": row["n"], "kept": row["kept"]}
+              for row in result.layers for layer in row.get("layers", [row["name"]])]
+    return {"mask": "whole output channels removed; load with fapkit.surgery.rebuild(arch, state_dict) or narrow "
+                    "each Conv2d/BatchNorm/Linear of the plain architecture to the saved shapes",
+            "layers": layers, "ratio_channels": result.ratio, "ratio_parameters": result.ratio_all,
+            **{k: totals.get(k) for k in ("channels", "kept_channels", "parameters", "kept_parameters", "macs",
+                                          "kept_macs")},
+            "ratio_macs": 1 - totals["kept_macs"] / totals["macs"] if totals.get("macs") else None}
+
+
 def _architecture(result: RunResult) -> dict[str, Any]:
     """What builds the model: the kit's architecture and its constructor arguments, or the user's module's class."""
     arch = result.config.arch
     if not _is_kit_model(result):
         cls = type(result.model)
         return {"name": None, "constructor": f"{cls.__module__}.{cls.__qualname__}", "arguments": None}
+    narrowed = {"narrowed": "fapkit.surgery.rebuild"} if _is_channel(result) else {}
     if arch == "small_cnn":
-        return {"name": arch, "constructor": "fapkit.models.SmallCNN", "arguments": {"width": 16}}
-    return {"name": arch, "constructor": f"torchvision.models.{arch}", "arguments": {"weights": None, "num_classes": 1}}
+        return {"name": arch, "constructor": "fapkit.models.SmallCNN", "arguments": {"width": 16}, **narrowed}
+    return {"name": arch, "constructor": f"torchvision.models.{arch}", "arguments": {"weights": None, "num_classes": 1},
+            **narrowed}
 
 
 def _is_kit_model(result: RunResult) -> bool:
@@ -318,13 +351,20 @@ def _is_kit_model(result: RunResult) -> bool:
 
     theirs = result.model.state_dict()
     ours = build_model(result.config.arch).state_dict()
+    if _is_channel(result):  # narrower, same keys and module classes
+        return ours.keys() == theirs.keys()
     return ours.keys() == theirs.keys() and all(ours[k].shape == theirs[k].shape for k in ours)
 
 
-def _fresh_model(result: RunResult) -> nn.Module:
-    """A newly built model of the run's architecture (a copy of the user's module, whose class the kit cannot build)."""
+def _fresh_model(result: RunResult, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """A newly built model of the run's architecture (a copy of the user's module, whose class the kit cannot build);
+    for a channel run narrowed to `state`'s shapes (`fapkit.surgery.rebuild`)."""
     from .models import build_model
 
+    if _is_channel(result) and state is not None:
+        from .surgery import rebuild
+
+        return rebuild(result.config.arch if _is_kit_model(result) else result.model, state)
     return build_model(result.config.arch) if _is_kit_model(result) else copy.deepcopy(result.model)
 
 

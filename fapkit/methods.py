@@ -49,7 +49,7 @@ import copy
 import importlib
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -62,6 +62,7 @@ from .config import RunConfig, make_config, resolve_budget, updated
 from .data import make_loader
 from .evaluation import evaluate
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
+from .masking.channels import attach_channel_fixed, attach_channel_scores, channel_magnitude_masks
 from .masking.layers import is_prunable
 from .metrics import accuracy_change
 from .models import build_model
@@ -272,7 +273,7 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
                                              valid_metrics["acc"], dense.valid_metrics["acc"]))
     if masker is not None:
         summary, totals = masker.summary(), masker.totals()
-        layers = [asdict(record) for record in masker.report()]
+        layers = [asdict(record) if is_dataclass(record) else record for record in masker.report()]
     else:
         summary, totals, layers = {"ratio_prunable": 0.0, "ratio_all": 0.0}, {}, []
     plain = plain.cpu().eval()
@@ -322,7 +323,7 @@ def _dense_ancestor(method: str, ctx: _Context) -> RunResult | None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
-        return [int(v) for v in value]
+        return [v if isinstance(v, str) else int(v) for v in value]  # shapes; a channel group's layer names
     return value.item() if hasattr(value, "item") else value
 
 
@@ -352,6 +353,16 @@ def _starting_model(spec: MethodSpec, ctx: _Context) -> nn.Module:
     return _fresh_model(ctx)
 
 
+def _example_input(ctx: _Context) -> torch.Tensor:
+    """A batch of two inputs to trace channel dependencies on: random images of the configured size for a cached
+    run, else the first two of the training data's first batch (the user's model or loaders may want other inputs)."""
+    if ctx.cache:
+        size = ctx.cfg.data.size
+        return torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    x = next(iter(ctx.train))[0]
+    return x[:2].detach().cpu().float()
+
+
 def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module, Any, list[dict[str, Any]]]:
     """The one stage runner: start, mask and train as the method's spec says (`fapkit.registry`)."""
     spec, cfg = spec_of(method), ctx.cfg
@@ -361,14 +372,23 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
         trainer = getattr(importlib.import_module(module), function)
         return trainer(StageInputs(model, cfg, ctx.train, ctx.monitor, run_dir, ctx.device, ctx.progress, method))
     masker: Any = None
+    channel = cfg.structure == "channel"  # whole output channels (`fapkit.masking.channels`); config refuses the rest
     if spec.mask == "scores":
         for p in model.parameters():
             p.requires_grad_(False)  # score modes: only the mask scores learn
         init = "random" if parent_of(method, cfg) is None else "magnitude"
-        masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
+        if channel:
+            masker = attach_channel_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed,
+                                           example=_example_input(ctx))
+        else:
+            masker = attach_scores(model, cfg.ratio, init=init, scope=cfg.scope, seed=cfg.seed)
         params, lr, weight_decay = masker.score_parameters(), cfg.score_lr, 0.0
     else:
-        if spec.mask != "none":
+        if spec.mask != "none" and channel:
+            example = _example_input(ctx)
+            masker = attach_channel_fixed(model, channel_magnitude_masks(model, cfg.ratio, scope=cfg.scope,
+                                                                         example=example), example=example)
+        elif spec.mask != "none":
             masks = (random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope) if spec.mask == "random"
                      else magnitude_masks(model, cfg.ratio, scope=cfg.scope))
             masker = attach_fixed(model, masks)

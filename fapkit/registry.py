@@ -16,6 +16,9 @@ from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setti
 
 #: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
+#: Settings added to keys already in use, left out of a key at this value so that every result cached before
+#: they existed keeps its key (``structure="weight"`` is what every stage did before channel pruning).
+KEY_DEFAULTS = {"structure": "weight"}
 #: How every stage trains over time (`fapkit.schedule`, `fapkit.batchnorm`): read by every stage's key.
 SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail")
 
@@ -152,6 +155,13 @@ def pruning_baselines() -> tuple[str, ...]:
     return ("sgdp", "lmw") + others
 
 
+def channel_methods() -> tuple[str, ...]:
+    """The methods ``structure="channel"`` applies to: those masking by scores or magnitude in the stage runner
+    itself (SGDP, LMW, Fair-SGDP, Fair-LMW, FAPrune), read now."""
+    return tuple(name for name, spec in _SPECS.items()
+                 if spec.mask in ("scores", "magnitude") and spec.trainer is None and "structure" in spec.key_fields)
+
+
 def parent_of(stage: str, cfg: RunConfig) -> str | None:
     """The stage whose model `stage` starts from, or None for a stage that starts from a random init."""
     spec = spec_of(stage)
@@ -172,7 +182,7 @@ def depends_on_adversary(method: str) -> bool:
 
 # The paper's eight (tables 2–3), in its row order. Colours follow its figure 1: SGDP pink, the
 # debias-then-prune methods yellow/orange, FAPrune green.
-_SCORES = ("ratio", "scope", "epochs", "score_lr", "init")
+_SCORES = ("ratio", "scope", "structure", "epochs", "score_lr", "init")
 _FIXED = ("ratio", "scope", "epochs", "lr", "masked_lr", "weight_decay")
 for _spec in (
     MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
@@ -184,9 +194,9 @@ for _spec in (
                                 "weight_decay"),
                mask="random", epochs="scratch"),
     MethodSpec("sgdp", "SGDP", 6, "normal", _SCORES, mask="scores", random_init=True),
-    MethodSpec("lmw", "LMW", 5, "normal", _FIXED, mask="magnitude"),
+    MethodSpec("lmw", "LMW", 5, "normal", _FIXED + ("structure",), mask="magnitude"),
     MethodSpec("fair_sgdp", "Fair-SGDP", 8, "adv_debias", _SCORES, mask="scores", key_stage="sgdp"),
-    MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", _FIXED, mask="magnitude", key_stage="lmw"),
+    MethodSpec("fair_lmw", "Fair-LMW", 1, "adv_debias", _FIXED + ("structure",), mask="magnitude", key_stage="lmw"),
     MethodSpec("faprune", "Ours (FAPrune)", 2, "normal", _SCORES + ("adversary",), mask="scores", step="faprune",
                random_init=True, knob="lam"),
 ):

@@ -22,6 +22,7 @@ MaskKind = Literal["none", "random", "magnitude", "scores", "importance"]  # imp
 EpochBudget = Literal["pretrain", "method", "scratch"]
 Init = Literal["pretrained", "random"]
 Scope = Literal["layer", "global"]
+Structure = Literal["weight", "channel"]             # what a mask removes: single weights, or whole output channels
 GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
 WarmupRule = Literal["fixed", "plateau", "informed"]
 Budget = Literal["fixed", "patience", "auto"]        # a stage's length: its epoch count, `fapkit.budget`'s rule,
@@ -201,9 +202,10 @@ class RunConfig:
     fairgrape: FairGrapeConfig = field(default_factory=FairGrapeConfig)
     ceag: CeagConfig = field(default_factory=CeagConfig)
     arch: str = "resnet18"
-    ratio: float = 0.8                 # fraction of prunable weights removed
+    ratio: float = 0.8                 # fraction of prunable weights removed (structure="channel": of channels)
     init: Init = "pretrained"
     scope: Scope = "layer"
+    structure: Structure = "weight"    # "channel": prune whole output channels, exported as a narrower dense model
     epochs: int = 3
     pretrain_epochs: int = 4
     batch_size: int = 64

@@ -48,6 +48,7 @@ def test_latency_bench_times_the_exported_pruned_model_against_the_dense_one(tmp
     out = bench_latency(arch="small_cnn", batches=(1,), threads=(1,), repeats=2)
     torch_rows = [r for r in out["rows"] if r["runtime"] == "torch"]
     assert len(torch_rows) == 1 and torch_rows[0]["dense_ms"] > 0 and torch_rows[0]["pruned_over_dense"] > 0
+    assert torch_rows[0]["channel_ms"] > 0 and torch_rows[0]["channel_over_dense"] > 0  # the narrowed channel model
     pruned = _pruned(build_model("small_cnn", seed=0), 0.8)
     zeros = sum(int((m.weight == 0).sum()) for m in pruned.modules() if hasattr(m, "weight") and m.weight.dim() > 1)
     total = sum(m.weight.numel() for m in pruned.modules() if hasattr(m, "weight") and m.weight.dim() > 1)

@@ -6,7 +6,9 @@ stating it: eval-mode inference of the dense model and of its magnitude-pruned c
 ``model.safetensors`` holds), in torch and, when installed, in ONNX Runtime (`fapkit.export`'s
 ``model.onnx``), at batch 1 and 32 and 1 and 2 threads, interleaved so that machine noise hits both
 alike; medians, and pruned / dense ratios measured in one run. Channel pruning (a smaller dense
-network) is what would be faster; the kit does not have it yet.
+network) is what should be faster: the same measurement times the narrowed model of a magnitude
+channel mask at `channel_ratio` (`fapkit.masking.channels`, `fapkit.surgery.shrink`; what a
+``structure="channel"`` run exports), as ``channel_over_dense`` in the same interleaved rounds.
 """
 from __future__ import annotations
 
@@ -33,6 +35,16 @@ def _pruned(model: nn.Module, ratio: float) -> nn.Module:
     return plain
 
 
+def _narrowed(model: nn.Module, ratio: float, size: int) -> nn.Module:
+    """A copy of `model` with the `ratio` of each channel group of smallest norm removed (a channel run's export)."""
+    from ..masking.channels import attach_channel_fixed, channel_magnitude_masks
+
+    plain = copy.deepcopy(model)
+    example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    masks = channel_magnitude_masks(plain, ratio, example=example)
+    return attach_channel_fixed(plain, masks, example=example).export()
+
+
 def _median_ms(runners: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
     """Median ms of each runner, the runners interleaved (order alternating) after `warmup` rounds."""
     for _ in range(warmup):
@@ -41,7 +53,7 @@ def _median_ms(runners: dict[str, Callable[[], object]], repeats: int, warmup: i
     times: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
     for i in range(repeats):
-        for name in names[i % 2:] + names[: i % 2]:
+        for name in names[i % len(names):] + names[: i % len(names)]:
             start = time.perf_counter()
             runners[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
@@ -64,21 +76,22 @@ def _onnx_session(model: nn.Module, size: int, threads: int):
                                         providers=["CPUExecutionProvider"])
 
 
-def bench_latency(*, arch: str = "resnet18", ratio: float = 0.8, size: int = 32, batches: tuple[int, ...] = (1, 32),
-                  threads: tuple[int, ...] = (1, 2), repeats: int = 20) -> dict:
-    """Median inference ms of the dense and the pruned model per (runtime, batch, threads), and their ratios."""
+def bench_latency(*, arch: str = "resnet18", ratio: float = 0.8, channel_ratio: float = 0.5, size: int = 32,
+                  batches: tuple[int, ...] = (1, 32), threads: tuple[int, ...] = (1, 2), repeats: int = 20) -> dict:
+    """Median inference ms of the dense, the unstructured-pruned and the channel-pruned (narrowed) model per
+    (runtime, batch, threads), and their ratios to the dense one."""
     dense = build_model(arch, seed=0).eval()
-    pruned = _pruned(dense, ratio).eval()
+    models = {"dense": dense, "pruned": _pruned(dense, ratio).eval(), "channel": _narrowed(dense, channel_ratio, size).eval()}
     saved = torch.get_num_threads()
     rows = []
     try:
         for n_threads in threads:
             torch.set_num_threads(n_threads)
-            sessions = {name: _onnx_session(m, size, n_threads) for name, m in (("dense", dense), ("pruned", pruned))}
+            sessions = {name: _onnx_session(m, size, n_threads) for name, m in models.items()}
             for batch in batches:
                 x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(batch))
                 with torch.inference_mode():
-                    ms = _median_ms({"dense": lambda: dense(x), "pruned": lambda: pruned(x)}, repeats)
+                    ms = _median_ms({name: (lambda m=m: m(x)) for name, m in models.items()}, repeats)
                 rows.append({"runtime": "torch", "batch": batch, "threads": n_threads, **_row(ms)})
                 if sessions["dense"] is not None:
                     feed = {sessions["dense"].get_inputs()[0].name: x.numpy()}
@@ -86,11 +99,13 @@ def bench_latency(*, arch: str = "resnet18", ratio: float = 0.8, size: int = 32,
                     rows.append({"runtime": "onnxruntime", "batch": batch, "threads": n_threads, **_row(ms)})
     finally:
         torch.set_num_threads(saved)
-    return {"arch": arch, "ratio": ratio, "size": size, "repeats": repeats, "rows": rows}
+    return {"arch": arch, "ratio": ratio, "channel_ratio": channel_ratio, "size": size, "repeats": repeats,
+            "rows": rows}
 
 
 def _row(ms: dict[str, float]) -> dict[str, float]:
-    return {"dense_ms": ms["dense"], "pruned_ms": ms["pruned"], "pruned_over_dense": ms["pruned"] / ms["dense"]}
+    return {"dense_ms": ms["dense"], "pruned_ms": ms["pruned"], "pruned_over_dense": ms["pruned"] / ms["dense"],
+            "channel_ms": ms["channel"], "channel_over_dense": ms["channel"] / ms["dense"]}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ Public API:
   "generator" of FAPrune; returns a `ScoreMasker`;
 * `attach_fixed` -- fixed masks whose pruned weights stay exactly 0 while training;
   returns a `FixedMasker`;
-* `Masker` -- masks, per-layer report, freeze (scores -> fixed), export, detach.
+* `Masker` -- masks, per-layer report, freeze (scores -> fixed), export, detach;
+* `.channels` -- the same over whole output channels (``structure="channel"``): coupled channel
+  groups, channel gates, `attach_channel_scores` / `attach_channel_fixed`; `fapkit.surgery`
+  removes the pruned channels.
 
 Modules, readable first: `.topk` (pruning ratio, kept count, canonical top-k),
 `.layers` (the prunable-layer contract), `.static` (one-shot masks),

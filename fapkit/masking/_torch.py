@@ -32,6 +32,12 @@ def remove_forward_pre_hook(module: nn.Module, hook_id: int) -> None:
         getattr(module, attr, {}).pop(hook_id, None)
 
 
+def remove_forward_hook(module: nn.Module, hook_id: int) -> None:
+    """Remove a forward hook by id (works on a deep copy, where the handle does not)."""
+    for attr in ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
+        getattr(module, attr, {}).pop(hook_id, None)
+
+
 def remove_buffer(module: nn.Module, name: str) -> None:
     """Drop buffer ``name`` from ``module`` (and from its ``state_dict``)."""
     module._buffers.pop(name, None)
@@ -40,6 +46,11 @@ def remove_buffer(module: nn.Module, name: str) -> None:
 def has_parameter(module: nn.Module, name: str) -> bool:
     """True if ``module`` itself (not a child) registers a parameter called ``name``."""
     return name in module._parameters
+
+
+def has_buffer(module: nn.Module, name: str) -> bool:
+    """True if ``module`` itself (not a child) registers a buffer called ``name``."""
+    return name in module._buffers
 
 
 def remove_parameter(module: nn.Module, name: str) -> None:

@@ -188,7 +188,14 @@ def layer_table(result: Any) -> pd.DataFrame:
     """
     rows = list(result.layers)
     totals = result.mask_totals
-    if totals:
+    if totals and "channels" in totals:  # a channel run: one row per channel group, counts of the narrowed model
+        n, kept = totals["channels"], totals["kept_channels"]
+        rows += [{"name": "[channels]", "type": "", "shape": [], "n": n, "kept": kept, "ratio": 1 - kept / n},
+                 {"name": "[all parameters]", "type": "", "shape": [], "n": totals["parameters"],
+                  "kept": totals["kept_parameters"], "ratio": 1 - totals["kept_parameters"] / totals["parameters"]},
+                 {"name": "[MACs]", "type": "", "shape": [], "n": totals["macs"], "kept": totals["kept_macs"],
+                  "ratio": 1 - totals["kept_macs"] / totals["macs"]}]
+    elif totals:
         n, kept, total = totals["prunable_weights"], totals["kept_weights"], totals["parameters"]
         rows += [{"name": "[prunable]", "type": "", "shape": [], "n": n, "kept": kept, "ratio": 1 - kept / n},
                  {"name": "[all parameters]", "type": "", "shape": [], "n": total, "kept": totals["kept_parameters"],
