@@ -74,7 +74,8 @@ _IRRELEVANT = {
     "fairgrape": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY | _CEAG,
     "ceag": {"alpha", "lam", "init", "generator_form", "score_lr", "scratch_epochs"} | _ADVERSARY | _FAIRGRAPE,
 }
-_CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "structure": "channel", "alpha": 0.7, "lam": 2.0, "init": "random", "scope": "global",
+_CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "structure": "channel", "alpha": 0.7, "lam": 2.0, "init": "random",
+            "scope": "global",
             "generator_form": "confusion", "epochs": 9, "pretrain_epochs": 9, "batch_size": 7, "lr": 0.5,
             "score_lr": 0.5, "disc_lr": 0.5, "disc_hidden": 3, "disc_steps": 4, "disc_warmup": 2, "scratch_epochs": 2,
             "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
