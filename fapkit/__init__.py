@@ -3,8 +3,8 @@
 ``fapkit.run(method, ...)`` runs one method of the paper (see `fapkit.methods`), ``fapkit.sweep(fapkit.grid(...))``
 a grid of them, in this process or on a Dask cluster (see `fapkit.sweep` and docs/sweeps.md), ``fapkit.tune(method,
 tolerance=0.01, ...)`` the fairest setting of its knob within an accuracy budget; the building blocks
-live in `fapkit.masking` (prunable layers), `fapkit.discriminators`, `fapkit.train` (the loop),
-`fapkit.metrics` (DI, DEO) and `fapkit.data` (SynthFaces, CelebA, LFW).
+live in `fapkit.masking` (prunable layers), `fapkit.fairness.discriminators`, `fapkit.training.loop` (the loop),
+`fapkit.fairness.metrics` (DI, DEO) and `fapkit.data` (SynthFaces, CelebA, LFW).
 """
 
 __version__ = "0.1.0"

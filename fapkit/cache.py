@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from . import __version__
 from .config import RunConfig, make_config
-from .metrics import is_degenerate, is_near_constant
+from .fairness.metrics import is_degenerate, is_near_constant
 from .models import build_model
 from .records import CHECKPOINT, load_json, load_torch, save_json, save_torch, stable_hash
 from .registry import COMMON_FIELDS, KEY_DEFAULTS, parent_of, spec_of
@@ -29,7 +29,7 @@ _METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "deg
             "group_acc_change", "acc_change_std", "max_excess_gap",  # these three: pruned stages only
             "group_names",  # named groups only (an intersection, a k-valued attribute)
             "adversary_status",  # stages that play (or start from) an adversarial game: `adversary_of`
-            "undefined")  # metrics the test split cannot define, with the reason (`fapkit.evaluation.evaluate`)
+            "undefined")  # metrics the test split cannot define, with the reason (`fapkit.training.evaluation.evaluate`)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class RunResult:
 
     @property
     def near_constant(self) -> bool:
-        """Not degenerate, but some group's selection rate is within 0.05 of 0 or 1 (`fapkit.metrics.is_near_constant`)."""
+        """Not degenerate, but a group's selection rate is within 0.05 of 0 or 1 (`fapkit.fairness.metrics.is_near_constant`)."""
         return bool(self.metrics.get("near_constant", is_near_constant(self.metrics["groups"])))
 
     @property
@@ -77,7 +77,7 @@ class RunResult:
         """The run's game (its own, or its parent's: Fair-SGDP/Fair-LMW) was played against an uninformed adversary.
 
         Its warm-up ended with a held-out advantage below ``warmup_share`` of what the starting
-        predictions carry about z, though they carry more than chance (`fapkit.train.adversary_status`):
+        predictions carry about z, though they carry more than chance (`fapkit.training.loop.adversary_status`):
         the fairness term gave the generator no signal, so the run's fairness says nothing of the method.
         """
         return self.metrics.get("adversary_status") == "uninformed"

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import Batch, as_batch, group_count, one_logit
 from .masking import attach_fixed, magnitude_masks
-from .train import Players, Round, StageInputs, fit, scheduled_stage
+from .training.batches import Batch, as_batch, group_count, one_logit
+from .training.loop import Players, Round, StageInputs, fit, scheduled_stage
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def surrogates(logit: torch.Tensor, y: torch.Tensor, z: torch.Tensor, dense: Den
 
 
 class CeagStep:
-    """One CEAG step for `fapkit.train.fit` (``step=``): buffer, dual step, then the primal step.
+    """One CEAG step for `fapkit.training.loop.fit` (``step=``): buffer, dual step, then the primal step.
 
     Its multipliers and buffer are the step's state (`state_dict`), checkpointed with the model so
     a resumed run goes on where it stopped. The losses it returns: ``loss`` (the Lagrangian), ``ce``,

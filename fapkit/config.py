@@ -17,7 +17,6 @@ from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .plans import plan_of
 from .registry import channel_methods, method_names, spec_of
-from .schedule import LR_SCHEDULES
 from .settings import (
     SECTIONS,
     AdversaryConfig,
@@ -30,6 +29,7 @@ from .settings import (
     check_choice,
     setting_names,
 )
+from .training.schedule import LR_SCHEDULES
 
 __all__ = ["ARCHITECTURES", "DATASETS", "PRESETS", "AdversaryConfig", "DataConfig", "RunConfig", "default_seeds",
            "make_config", "updated", "validate"]
@@ -50,7 +50,7 @@ PRESETS = ("smoke", "quick", "paper")
 # nothing, and the plateau rule stopped a trajectory that never rose (README "The adversary off the
 # benchmark", scripts/adversary_diagnosis.py): the short presets' heads read the standardised logit, and
 # the warm-up runs until the held-out advantage has reached half of what the predictions carry about z
-# (`fapkit.information`) and stopped rising, or 50 passes; a game that ends below is flagged.
+# (`fapkit.fairness.information`) and stopped rising, or 50 passes; a game that ends below is flagged.
 _SHORT_SCHEDULE_ADVERSARY = dict(disc_lr=1e-2, disc_steps=3, disc_warmup=50, disc_warmup_rule="informed",
                                  disc_input="logit", warmup_share=0.5, lam_ramp=0.3)
 # FairGRAPE's schedule (DESIGN.md §10). The authors' FairGRAPE keeps 0.9 per iteration (16

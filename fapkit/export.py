@@ -42,7 +42,7 @@ file (0.1 + 1/32 in float16).
 Fairness re-measured on the artifact (``remeasure=True``): each weights file is read back from the
 folder (``model.safetensors``, and ``weights.sparse.safetensors`` through `decode_sparse`, float16
 weights loaded into the float32 model as ``load_state_dict`` casts them), loaded with ``strict=True``
-into a freshly built model and evaluated on the run's test split with `fapkit.evaluation.evaluate`.
+into a freshly built model and evaluated on the run's test split with `fapkit.training.evaluation.evaluate`.
 The manifest keeps both the run's numbers and the artifact's; a file whose DEO moves by more than
 the run's DEO standard error (`deo_standard_error`) is listed in ``remeasured.deo_moved`` and
 warned about.
@@ -156,7 +156,7 @@ def deo_standard_error(groups: dict[Any, dict[str, Any]]) -> float:
     groups (``n`` = the group's positives for the TPR, negatives for the FPR), and the two gaps,
     taken on disjoint samples, add. For two groups it is the four ``(y, z)`` cells' binomial errors in
     quadrature (README "Presets": 0.018 at 10,000 test images); with more groups it treats the
-    extreme groups as known, a slight underestimate. ``groups`` is `fapkit.metrics.group_rates`
+    extreme groups as known, a slight underestimate. ``groups`` is `fapkit.fairness.metrics.group_rates`
     (int or str keys).
     """
     variance = 0.0
@@ -173,7 +173,7 @@ def remeasured(result: RunResult, folder: Path, loader: Iterable) -> dict[str, A
     """Test metrics of each weights file in `folder`, read back into a fresh model, against the run's own."""
     from safetensors.torch import load_file
 
-    from .evaluation import evaluate
+    from .training.evaluation import evaluate
 
     run = {k: result.metrics[k] for k in ("acc", "di", "deo")}
     se = deo_standard_error(result.metrics["groups"])

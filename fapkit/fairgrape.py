@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import as_batch, group_count, one_logit
 from .masking import attach_fixed, prunable_layers
 from .records import load_torch, save_torch
-from .train import StageInputs, fit, scheduled_stage
+from .training.batches import as_batch, group_count, one_logit
+from .training.loop import StageInputs, fit, scheduled_stage
 
 
 def _check_importance(importance: Any, keep: Any) -> tuple[torch.Tensor, int]:

@@ -33,9 +33,9 @@ In the score modes the weights, biases and BN affine parameters stay frozen; BN 
 keep updating in train mode so they follow the masked network, and (``bn_reestimate``, the
 default) are recomputed on the training split once the mask is final. Every stage, a user's model
 included, trains on the same schedule (``schedule="cosine"``: linear warm-up, then cosine to ≈ 0;
-`fapkit.schedule`) and reports the model of its last step: no checkpoint is picked afterwards. With ``init="random"`` (random-init
-fair subnetwork search, sgdp/faprune only) the frozen weights are the architecture's default random
-init and BN's affine parameters stay at 1/0, i.e. non-affine BN as in edge-popup.
+`fapkit.training.schedule`) and reports the model of its last step: no checkpoint is picked afterwards.
+With ``init="random"`` (random-init fair subnetwork search, sgdp/faprune only) the frozen weights are the
+architecture's default random init and BN's affine parameters stay at 1/0, i.e. non-affine BN as in edge-popup.
 
 Every stage is cached under ``runs/`` by a key over the settings that stage reads (see
 `stage_key`) and the kit's version, so e.g. SGDP, LMW and FAPrune reuse one pretrained dense model.
@@ -56,20 +56,20 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
-from .batches import group_count, group_names
 from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock, stage_settings
 from .config import RunConfig, make_config, resolve_budget, updated
 from .data import make_loader
-from .evaluation import evaluate
+from .fairness.metrics import accuracy_change
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
 from .masking.channels import attach_channel_fixed, attach_channel_scores, channel_magnitude_masks
 from .masking.layers import is_prunable
-from .metrics import accuracy_change
 from .models import build_model
 from .registry import MethodSpec, method_names, parent_of, spec_of
-from .runtime import keep_freed_memory
 from .splits import load_splits
-from .train import StageInputs, fit, scheduled_stage
+from .training.batches import group_count, group_names
+from .training.evaluation import evaluate
+from .training.loop import StageInputs, fit, scheduled_stage
+from .training.runtime import keep_freed_memory
 
 #: A user's model: a module, or a function of the seed that returns one (each seed its own init).
 UserModel = nn.Module | Callable[[int], nn.Module]
@@ -190,7 +190,7 @@ def _dataset_loaders(cfg: RunConfig) -> tuple[Iterable, Iterable, Iterable, Iter
     """train, valid, test and the per-epoch monitoring loader (a prefix of valid); evaluation batches are larger."""
     splits = load_splits(cfg.data)
     # Before any training: the game needs two groups in the training data. An evaluation split that cannot
-    # define a metric is measured anyway, that metric nan and flagged (`fapkit.evaluation.evaluate`).
+    # define a metric is measured anyway, that metric nan and flagged (`fapkit.training.evaluation.evaluate`).
     _require_both_groups(splits["train"], "train")
     n_monitor = cfg.data.n_monitor
     monitor_ds = splits["valid"].subset(n_monitor) if n_monitor and n_monitor < len(splits["valid"]) else splits["valid"]
@@ -297,7 +297,7 @@ def _warn_undefined(method: str, split: str, undefined: dict[str, str]) -> None:
 
 
 def _adversary_status(method: str, history: list[dict[str, Any]], ctx: _Context) -> str | None:
-    """The game's `fapkit.train.adversary_status`: this stage's own, else that of the parent it starts from."""
+    """The game's `fapkit.training.loop.adversary_status`: this stage's own, else that of the parent it starts from."""
     if history and "warmup_status" in history[0]:
         return str(history[0]["warmup_status"])
     parent = parent_of(method, ctx.cfg)

@@ -2,7 +2,7 @@
 
 A method is a *stage*: it starts from a model (a seeded random init, or the trained model of its
 parent stage), optionally masks it (a fixed random or magnitude mask, or learnable scores), trains
-some of its parameters with one of the step kinds of `fapkit.train`, and is cached under a key
+some of its parameters with one of the step kinds of `fapkit.training.loop`, and is cached under a key
 over the settings it reads. Adding a method is adding one `MethodSpec` (`register`); `fapkit.run`,
 `fapkit.sweep`, the cache keys, the tables' titles and the figures' colours all read it from here.
 """
@@ -19,7 +19,7 @@ COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
 #: Settings added to keys already in use, left out of a key at this value so that every result cached before
 #: they existed keeps its key (``structure="weight"`` is what every stage did before channel pruning).
 KEY_DEFAULTS = {"structure": "weight"}
-#: How every stage trains over time (`fapkit.schedule`, `fapkit.batchnorm`): read by every stage's key.
+#: How every stage trains over time (`fapkit.training.schedule`, `fapkit.training.batchnorm`): read by every stage's key.
 SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail")
 
 
@@ -48,7 +48,7 @@ class MethodSpec:
     random_init: bool = False          # init="random" allowed: start from the random init instead of the parent
     paper: bool = False                # a row of the paper's tables 2–3 (the built-in eight)
     # "module:function" of a stage trainer of its own (e.g. FairGRAPE's iterative pruning), imported when the
-    # stage runs; it takes a `fapkit.train.StageInputs` and returns (model, masker, history). None: the
+    # stage runs; it takes a `fapkit.training.loop.StageInputs` and returns (model, masker, history). None: the
     # runner masks as `mask` says and trains with `step`.
     trainer: str | None = None
     # The setting that trades its fairness against accuracy (λ, CEAG's ε): `fapkit.frontier` sweeps it.

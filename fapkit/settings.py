@@ -1,6 +1,6 @@
 """What a run is, as typed data: the run, its data and its adversary, each one frozen dataclass.
 
-This module imports nothing else of the kit but `fapkit.schedule`'s and `fapkit.checks`' leaves, so
+This module imports nothing else of the kit but `fapkit.training.schedule`'s and `fapkit.checks`' leaves, so
 that the registry (which checks a method's cache-key fields against `RunConfig`), the training
 loop (which carries `AdversaryConfig` as it is) and the configuration layer (presets, validation)
 all read the one definition here. Every `Literal` kind of setting is defined here once; the allowed
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_type_hints
 
 from .checks import check_alpha, check_finite, check_type
-from .schedule import LrSchedule
+from .training.schedule import LrSchedule
 
-StepKind = Literal["ce", "faprune", "debias"]        # the training step a stage takes (`fapkit.train.STEPS`)
+StepKind = Literal["ce", "faprune", "debias"]        # the training step a stage takes (`fapkit.training.loop.STEPS`)
 MaskKind = Literal["none", "random", "magnitude", "scores", "importance"]  # importance: FairGRAPE's own
 EpochBudget = Literal["pretrain", "method", "scratch"]
 Init = Literal["pretrained", "random"]
@@ -25,7 +25,7 @@ Scope = Literal["layer", "global"]
 Structure = Literal["weight", "channel"]             # what a mask removes: single weights, or whole output channels
 GeneratorForm = Literal["paper", "confusion"]        # L_G = CE − λ·L_D, or CE + λ·(confusion of the heads)
 WarmupRule = Literal["fixed", "plateau", "informed"]
-Budget = Literal["fixed", "patience", "auto"]        # a stage's length: its epoch count, `fapkit.budget`'s rule,
+Budget = Literal["fixed", "patience", "auto"]        # a stage's length: its epoch count, `fapkit.training.budget`'s rule,
 # or "auto": fixed on the preset's own architecture and dataset, patience elsewhere (`fapkit.config.resolve_budget`)
 DiscInput = Literal["prob", "logit"]                 # what the heads read: σ(logit) (the paper) or the standardised logit
 
@@ -100,7 +100,7 @@ class AdversaryConfig:
     disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
     disc_warmup: int = 0               # passes of discriminator-only training on the starting model (paper: 0)
     disc_warmup_rule: WarmupRule = "fixed"  # "plateau": stop once the held-out advantage stops rising;
-    # "informed": ... and has reached warmup_share of what the predictions carry about z (`fapkit.information`)
+    # "informed": ... and has reached warmup_share of what the predictions carry about z (`fapkit.fairness.information`)
     disc_input: DiscInput = "prob"     # "logit": the heads read the logit standardised on the starting model
     warmup_share: float = 0.5          # the held-out advantage an informed adversary reaches, as a share of the reference
     lam_ramp: float = 0.0              # fraction of the stage over which λ rises linearly from 0 (paper: 0)
@@ -216,7 +216,7 @@ class RunConfig:
     lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
     bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
     budget: Budget = "fixed"           # "patience": every stage trains until its validation loss stops improving
-    patience: int = 2                  # ... for this many epochs (`fapkit.budget`), then a cosine tail
+    patience: int = 2                  # ... for this many epochs (`fapkit.training.budget`), then a cosine tail
     budget_ceiling: int = 4            # ... for at most this many times the stage's fixed epoch count
     budget_tail: float = 0.25          # ... the tail lasting this fraction of the epochs before it (at least one)
     scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs

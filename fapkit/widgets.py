@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 import ipywidgets as widgets
 from IPython.display import clear_output, display
 
-from .metrics import degenerate_groups, near_constant_groups
+from .fairness.metrics import degenerate_groups, near_constant_groups
 from .presentation.figures import group_rates_figure
 from .presentation.run_views import result_group_labels
 

@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 import fapkit
-from fapkit.batchnorm import reestimate_batchnorm
 from fapkit.config import make_config
-from fapkit.evaluation import evaluate
 from fapkit.methods import _dataset_loaders
+from fapkit.training.batchnorm import reestimate_batchnorm
+from fapkit.training.evaluation import evaluate
 
 RUNS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("normal", {}), ("sgdp", {}), ("lmw", {}), ("scratch", {}),

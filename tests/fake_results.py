@@ -9,7 +9,7 @@ from fapkit.registry import spec_of
 
 
 def groups(sel0: float = 0.3, sel1: float = 0.6, *, str_keys: bool = False) -> dict[Any, dict[str, float]]:
-    """Per-group rates in the shape of `fapkit.metrics.group_rates` (str keys as after a JSON round trip)."""
+    """Per-group rates in the shape of `fapkit.fairness.metrics.group_rates` (str keys as after a JSON round trip)."""
     out = {}
     for g, sel in ((0, sel0), (1, sel1)):
         out[str(g) if str_keys else g] = {"count": 100, "n_pos": 40, "n_neg": 60, "selection_rate": sel,

@@ -7,10 +7,10 @@ from torch import nn
 from toys import ZCoder, z_coded_loader
 
 from fapkit.config import make_config
-from fapkit.discriminators import AdversaryMonitor, FairnessDiscriminator, binary_entropy, discriminator_update
-from fapkit.metrics import fairness_report, is_degenerate
+from fapkit.fairness.discriminators import AdversaryMonitor, FairnessDiscriminator, binary_entropy, discriminator_update
+from fapkit.fairness.metrics import fairness_report, is_degenerate
 from fapkit.settings import AdversaryConfig
-from fapkit.train import Stage, fit, warm_up_discriminator
+from fapkit.training.loop import Stage, fit, warm_up_discriminator
 
 LN2 = math.log(2.0)
 

@@ -1,4 +1,4 @@
-"""The patience rule for stage budgets (`fapkit.budget`, DESIGN.md §12)."""
+"""The patience rule for stage budgets (`fapkit.training.budget`, DESIGN.md §12)."""
 import math
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from toys import OneLogit, toy_loader
 
-from fapkit import budget
 from fapkit.config import make_config
-from fapkit.train import Stage, fit, scheduled_stage
+from fapkit.training import budget
+from fapkit.training.loop import Stage, fit, scheduled_stage
 
 
 def test_the_main_phase_ends_after_patience_epochs_without_improvement_or_at_the_ceiling():

@@ -16,7 +16,7 @@ from fapkit.ceag import (
     surrogates,
     violations,
 )
-from fapkit.train import Players, Round, Stage, fit
+from fapkit.training.loop import Players, Round, Stage, fit
 
 
 def _dense(group_acc, acc, group_loss=(0.5, 0.5), loss=0.5) -> DenseStatistics:

@@ -3,7 +3,7 @@ import pytest
 
 from fapkit.checks import check_alpha, check_finite, check_ratio
 from fapkit.config import make_config
-from fapkit.discriminators import FairnessDiscriminator
+from fapkit.fairness.discriminators import FairnessDiscriminator
 from fapkit.masking import check_ratio as masking_check_ratio
 
 

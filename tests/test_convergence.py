@@ -9,15 +9,15 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from toy_model import TinyNet, ToyLinear
 from toys import CrashingLoader, OneLogit, ZCoder, toy_loader, z_coded_loader
 
-from fapkit.batchnorm import reestimate_batchnorm
 from fapkit.config import make_config
-from fapkit.discriminators import FairnessDiscriminator
-from fapkit.metrics import fairness_report, is_degenerate, is_near_constant
+from fapkit.fairness.discriminators import FairnessDiscriminator
+from fapkit.fairness.metrics import fairness_report, is_degenerate, is_near_constant
 from fapkit.presentation.display import readable
 from fapkit.presentation.tables import baseline_table
-from fapkit.schedule import lam_factor, lr_factor
 from fapkit.settings import AdversaryConfig
-from fapkit.train import Stage, fit, plateaued, warm_up_discriminator
+from fapkit.training.batchnorm import reestimate_batchnorm
+from fapkit.training.loop import Stage, fit, plateaued, warm_up_discriminator
+from fapkit.training.schedule import lam_factor, lr_factor
 
 
 def test_cosine_schedule_warms_up_linearly_then_ends_near_zero():
@@ -212,7 +212,7 @@ def test_figure_direction_and_explorer_flag_near_constant_runs(tmp_path):
 
 
 def test_the_mixed_advantage_weighs_the_heads_like_l_d():
-    from fapkit.discriminators import AdversaryMonitor, binary_entropy
+    from fapkit.fairness.discriminators import AdversaryMonitor, binary_entropy
 
     monitor = AdversaryMonitor(0.25)
     y, z = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 0, 1])  # cell y=0: 3 samples, y=1: 1 (H = 0)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fapkit.discriminators import FairnessDiscriminator, generator_fairness_term, project_out
+from fapkit.fairness.discriminators import FairnessDiscriminator, generator_fairness_term, project_out
 
 
 def _batch(n=12, seed=0):

@@ -1,4 +1,4 @@
-"""What the predictions carry about z (`fapkit.information`), and the warm-up that reads it (DESIGN.md §12)."""
+"""What the predictions carry about z (`fapkit.fairness.information`), and the warm-up that reads it (DESIGN.md §12)."""
 import math
 import warnings
 
@@ -8,11 +8,11 @@ import torch
 
 import fapkit
 from fapkit.data.tabular import TabularConfig, TabularLoader, TabularSplit, mlp, tabular_loaders
-from fapkit.discriminators import FairnessDiscriminator
-from fapkit.information import binned_information, reference_information
+from fapkit.fairness.discriminators import FairnessDiscriminator
+from fapkit.fairness.information import binned_information, reference_information
 from fapkit.presentation.tables import baseline_table
 from fapkit.settings import AdversaryConfig
-from fapkit.train import adversary_status, warm_up_discriminator
+from fapkit.training.loop import adversary_status, warm_up_discriminator
 
 
 def _sample(n=4000, shift=0.0, seed=0):

@@ -16,11 +16,10 @@ import torch
 from torch import nn
 
 import fapkit
-import fapkit.train as train_module
-from fapkit.batches import check_groups, check_labels, group_count
+import fapkit.training.loop as train_module
 from fapkit.data import SynthFaces, TensorLoader, make_loader
 from fapkit.data.base import FaceTensors
-from fapkit.discriminators import (
+from fapkit.fairness.discriminators import (
     AdversaryMonitor,
     FairnessDiscriminator,
     discriminator_update,
@@ -30,7 +29,8 @@ from fapkit.discriminators import (
 from fapkit.methods import _require_both_groups
 from fapkit.registry import method_names, spec_of
 from fapkit.settings import AdversaryConfig
-from fapkit.train import Players, Round, Stage, debias_step, fit
+from fapkit.training.batches import check_groups, check_labels, group_count
+from fapkit.training.loop import Players, Round, Stage, debias_step, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit whose `fapkit/discriminators.py` knew binary attributes only: the k = 2 reference.

@@ -1,4 +1,4 @@
-"""Tests for fapkit.metrics: hand-computed values, fairlearn cross-checks, input handling, errors."""
+"""Tests for fapkit.fairness.metrics: hand-computed values, fairlearn cross-checks, input handling, errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from fapkit.evaluation import evaluate
-from fapkit.metrics import (
+from fapkit.fairness.metrics import (
     accuracy_change,
     degenerate_groups,
     disparate_impact,
@@ -24,6 +23,7 @@ from fapkit.metrics import (
     is_near_constant,
     near_constant_groups,
 )
+from fapkit.training.evaluation import evaluate
 
 # A hand-built example, worked out by hand:
 #   group 0 (4 samples): y = 1 1 0 0, ŷ = 1 0 1 0
@@ -405,7 +405,7 @@ def test_accuracy_change_matches_fairlearn_metric_frames_on_random_cases():
     fl = pytest.importorskip("fairlearn.metrics")
     from sklearn.metrics import accuracy_score
 
-    from fapkit.metrics import accuracy_change
+    from fapkit.fairness.metrics import accuracy_change
 
     rng = np.random.default_rng(3)
     for _ in range(50):

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from fapkit.config import PRESETS, default_seeds, make_config
-from fapkit.evaluation import evaluate, inference_copy
 from fapkit.frontier import frontier_grid, knob_values
 from fapkit.notebook import setup
 from fapkit.plans import SCOPES, SeriesPlan, left_out, plan_of
 from fapkit.registry import method_names
 from fapkit.series import _against_budget, _left, _previous_costs, run_series
+from fapkit.training.evaluation import evaluate, inference_copy
 
 
 def test_plan_of_names_bad_presets_and_scopes() -> None:

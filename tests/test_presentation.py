@@ -438,7 +438,7 @@ def test_accuracy_change_table_averages_each_group_s_change_over_seeds():
 
 # ----------------------------------------------------------------------------- k sensitive groups
 def _three_group_result(*, names: bool = True, sel: tuple[float, ...] = (0.2, 0.5, 0.7)):
-    """A fake run whose sensitive attribute has three groups (as `fapkit.metrics.group_rates` gives them)."""
+    """A fake run whose sensitive attribute has three groups (as `fapkit.fairness.metrics.group_rates` gives them)."""
     r = fake("faprune", sensitive="Age_Group")
     r.metrics["groups"] = {g: {"count": 50 + 10 * g, "n_pos": 20, "n_neg": 30 + 10 * g, "selection_rate": s,
                                "tpr": min(1.0, s + 0.2), "fpr": max(0.0, s - 0.2), "accuracy": 0.7 + 0.05 * g}

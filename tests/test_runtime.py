@@ -9,7 +9,7 @@ import pytest
 SCRIPT = """
 import resource, sys, torch
 if sys.argv[1] == "tuned":
-    from fapkit.runtime import keep_freed_memory
+    from fapkit.training.runtime import keep_freed_memory
     assert keep_freed_memory() and keep_freed_memory()  # applied, and idempotent
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -1,4 +1,4 @@
-"""The step functions of `fapkit.train` on the one-layer toy model, against values worked out by hand."""
+"""The step functions of `fapkit.training.loop` on the one-layer toy model, against values worked out by hand."""
 import math
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from toy_model import ToyLinear
 
-from fapkit.discriminators import FairnessDiscriminator
+from fapkit.fairness.discriminators import FairnessDiscriminator
 from fapkit.settings import AdversaryConfig
-from fapkit.train import Players, Round, Stage, ce_step, debias_step, faprune_step, train_one_epoch
+from fapkit.training.loop import Players, Round, Stage, ce_step, debias_step, faprune_step, train_one_epoch
 
 X = torch.ones(2, 4)           # the toy's dense output on an all-ones input is 1 − 2 + 3 − 4 = −2
 Y = torch.tensor([1, 0])

@@ -21,7 +21,7 @@ import torchvision
 from torch import nn
 
 from fapkit.masking import attach_scores
-from fapkit.runtime import keep_freed_memory
+from fapkit.training.runtime import keep_freed_memory
 
 
 def _make_step(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, lr: float) -> Callable[[], None]:
@@ -84,7 +84,7 @@ def bench_masking(
     band-search counters (selections, band retries, exact fallbacks, last band sizes).
     """
     load_before = _load_average()
-    allocator_tuned = keep_freed_memory()  # as training does (fapkit.train.fit)
+    allocator_tuned = keep_freed_memory()  # as training does (fapkit.training.loop.fit)
     torch.manual_seed(seed)
     dense = torchvision.models.resnet18(num_classes=1)
     masked, global_ = copy.deepcopy(dense), copy.deepcopy(dense)

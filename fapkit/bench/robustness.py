@@ -145,10 +145,10 @@ def diagnose(task: Task, dense: list[Any]) -> list[dict[str, Any]]:
     import torch
 
     from ..config import make_config
-    from ..discriminators import FairnessDiscriminator
+    from ..fairness.discriminators import FairnessDiscriminator
     from ..masking import attach_scores
     from ..methods import _dataset_loaders
-    from ..train import _starting_predictions, warm_up_discriminator
+    from ..training.loop import _starting_predictions, warm_up_discriminator
 
     rows = []
     for result in dense:

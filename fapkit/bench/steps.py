@@ -7,12 +7,12 @@ import time
 
 import torch
 
-from ..discriminators import FairnessDiscriminator
+from ..fairness.discriminators import FairnessDiscriminator
 from ..masking import attach_scores
 from ..models import build_model
-from ..runtime import keep_freed_memory
 from ..settings import AdversaryConfig
-from ..train import Players, Round, ce_step, faprune_step
+from ..training.loop import Players, Round, ce_step, faprune_step
+from ..training.runtime import keep_freed_memory
 
 
 def bench_steps(*, steps: int = 20, batch: int = 64, size: int = 32, arch: str = "resnet18") -> dict[str, float]:

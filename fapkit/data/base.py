@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..metrics import group_ids
+from ..fairness.metrics import group_ids
 from ..records import save_torch, stable_hash
 
 #: The 40 CelebA attribute names, in the column order of ``list_attr_celeba.txt``.
@@ -275,7 +275,7 @@ class FaceTensors(Dataset):
 
     ``images`` is a ``uint8`` tensor ``[N, 3, H, W]``; ``y`` (the observed target label) is an
     ``int64`` tensor ``[N]`` of 0/1 and ``z`` an ``int64 [N]`` tensor of sensitive group ids
-    ``0..k-1`` (0/1 for a binary attribute; checked by `fapkit.metrics.group_ids`). ``target``
+    ``0..k-1`` (0/1 for a binary attribute; checked by `fapkit.fairness.metrics.group_ids`). ``target``
     and ``sensitive`` are their attribute names (``"Male|Young"`` for an intersection).
     ``group_names`` optionally names every group, ``group_names[g]`` for id ``g`` (then
     ``k = len(group_names)`` and every id must be below it, and a group may be absent from the

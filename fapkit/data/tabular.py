@@ -76,7 +76,7 @@ def tabular_tensors(cfg: TabularConfig) -> tuple[torch.Tensor, torch.Tensor, tor
 
 @dataclass(frozen=True)
 class TabularSplit:
-    """One split's tensors; `z` is where `fapkit.batches.group_count` reads the number of groups."""
+    """One split's tensors; `z` is where `fapkit.training.batches.group_count` reads the number of groups."""
 
     x: torch.Tensor
     y: torch.Tensor

@@ -217,7 +217,7 @@ def _gate_output(out: torch.Tensor, module: nn.Module, gate: torch.Tensor) -> to
 
 @dataclass(eq=False)
 class ChannelMasker:
-    """Handle on the channel masking of one model, with the interface `fapkit.train.fit` uses of a `Masker`.
+    """Handle on the channel masking of one model, with the interface `fapkit.training.loop.fit` uses of a `Masker`.
 
     ``masks()`` is ``{group root: bool vector}`` (True = kept); `report` one row per group;
     `export` the narrowed model (`fapkit.surgery.shrink`); `detach` narrows the model in place.

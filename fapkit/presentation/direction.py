@@ -46,7 +46,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
       direction only when the interval excludes 0); None when nothing could be paired;
     * ``acc_delta``, ``acc_low``, ``acc_high``: the same paired difference for accuracy;
     * ``degenerate``: how many of the paired runs (both sides) are degenerate; ``near_constant``: how
-      many are near-constant (`fapkit.metrics.is_near_constant`); ``uninformed``: how many played
+      many are near-constant (`fapkit.fairness.metrics.is_near_constant`); ``uninformed``: how many played
       against an uninformed adversary (`fapkit.cache.RunResult.uninformed`);
     * ``paper_fairer``: whether the paper's `paper_table` has FAPrune fairer than the baseline (None
       when it does not report both); by default table 2 for DEO and 3 for DI ("1" for table 1).

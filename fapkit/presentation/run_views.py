@@ -28,7 +28,7 @@ def metrics_table(results: Sequence[Any]) -> pd.DataFrame:
     The paper columns come from table 3 (DI) and table 2 (DEO) for the run's method and target;
     they are blank where the paper has no such row (e.g. a target it does not report). One row per
     run (no averaging over seeds); ``degenerate`` marks a constant predictor in a sensitive group,
-    ``near-constant`` the wider second level (`fapkit.metrics.is_near_constant`).
+    ``near-constant`` the wider second level (`fapkit.fairness.metrics.is_near_constant`).
     """
     rows, index, datasets = [], [], set()
     for r in results:
@@ -235,7 +235,7 @@ def adversary_table(results: Sequence[Any]) -> pd.DataFrame:
 
     One row per adversarial run kind (FAPrune, Adversarial Debiasing) and α. The advantage of a
     head is H(z) − its cross-entropy in nats (per y cell for the DEO heads; see
-    `fapkit.discriminators.AdversaryMonitor`): "warm-up" is measured on the starting model's
+    `fapkit.fairness.discriminators.AdversaryMonitor`): "warm-up" is measured on the starting model's
     predictions before the first generator step, "last epoch" during the last epoch of the game.
     Heads that do not train at a given α are blank.
     """

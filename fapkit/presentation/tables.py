@@ -9,7 +9,7 @@ pass fakes) and returns a DataFrame with one row per method/ratio/architecture a
 (DI instead of DEO for the DI tables). Our side is the mean and sample standard deviation over
 the seeds run for that row (`fapkit.stats`), ``seeds`` their number and ``degenerate`` how many
 of them are degenerate (a constant prediction inside a sensitive group, whose DI/DEO are
-trivially "fair"; see `fapkit.metrics.is_degenerate`). Rows are the union of what we ran and
+trivially "fair"; see `fapkit.fairness.metrics.is_degenerate`). Rows are the union of what we ran and
 what the paper reports: a row the paper has and we did not run shows blanks on our side, and a
 row where our method does worse than a baseline is never dropped. ``df.attrs["note"]`` says
 which data and seeds each side comes from, because our default benchmark is the embedded

@@ -15,7 +15,7 @@ predictions (`disc_warmup` passes), and every epoch's history records its *advan
 sees whether the game was live: an adversary that knows nothing gives the generator no signal.
 
 The sensitive attribute may have k ≥ 2 groups (z ∈ {0, …, k−1}; the target y stays binary): an
-adversarial stage's discriminator gets ``groups=group_count(train_loader)`` (`fapkit.batches`;
+adversarial stage's discriminator gets ``groups=group_count(train_loader)`` (`fapkit.training.batches`;
 k-way softmax heads for k > 2, the binary heads for k = 2), and its advantages use k-group entropies.
 
 Which parameters train is the caller's choice (see `fapkit.methods`); the loop only steps the
@@ -35,21 +35,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import budget
-from .batches import Batch, as_batch, check_groups, check_labels, group_count, one_logit
-from .batchnorm import reestimate_batchnorm
-from .discriminators import (
+from ..fairness.discriminators import (
     AdversaryMonitor,
     FairnessDiscriminator,
     discriminator_update,
     generator_fairness_term,
     project_out,
 )
+from ..fairness.information import Reference, reference_information
+from ..records import CHECKPOINT, load_torch, save_torch
+from ..settings import AdversaryConfig, StepKind
+from . import budget
+from .batches import Batch, as_batch, check_groups, check_labels, group_count, one_logit
+from .batchnorm import reestimate_batchnorm
 from .evaluation import evaluate
-from .information import Reference, reference_information
-from .records import CHECKPOINT, load_torch, save_torch
 from .schedule import LrSchedule, lam_factor, lr_factor
-from .settings import AdversaryConfig, StepKind
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ class Stage:
     lr: float
     weight_decay: float = 0.0
     adversary: AdversaryConfig | None = None
-    schedule: LrSchedule = "constant"  # the trained parameters' lr over the stage (`fapkit.schedule`)
+    schedule: LrSchedule = "constant"  # the trained parameters' lr over the stage (`fapkit.training.schedule`)
     lr_warmup: float = 0.0
-    bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.batchnorm`)
-    patience: int | None = None        # None: exactly `epochs`; else the patience rule decides (`fapkit.budget`)
+    bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.training.batchnorm`)
+    patience: int | None = None        # None: exactly `epochs`; else the patience rule decides (`fapkit.training.budget`)
     max_epochs: int | None = None      # the patience rule's ceiling on the main phase (None: 4 × epochs)
     tail: float = 0.25                 # the patience rule's cosine tail, a fraction of the main phase
 
@@ -94,7 +94,7 @@ def scheduled_stage(cfg: Any, kind: StepKind, epochs: int, lr: float, *, weight_
                     adversary: AdversaryConfig | None = None, adaptive: bool = True) -> Stage:
     """A stage on the run's schedule (``cfg``: a `fapkit.settings.RunConfig`): every method's stages train alike.
 
-    With ``cfg.budget == "patience"`` the stage's length follows the patience rule (`fapkit.budget`,
+    With ``cfg.budget == "patience"`` the stage's length follows the patience rule (`fapkit.training.budget`,
     ceiling ``cfg.budget_ceiling × epochs``) unless `adaptive` is False (a method's inner, fixed-length
     steps, such as FairGRAPE's fine-tuning between pruning iterations).
     """
@@ -220,7 +220,7 @@ def adversary_status(advantage: float, reference: Reference, share: float) -> Ad
     """Whether heads of this held-out `advantage` know what the predictions carry about z (`reference`).
 
     ``"nothing to learn"`` when the predictions carry no more about z than chance gives
-    (`fapkit.information.Reference.significant`), ``"informed"`` when the advantage reaches `share`
+    (`fapkit.fairness.information.Reference.significant`), ``"informed"`` when the advantage reaches `share`
     of the reference, else ``"uninformed"``: the game was played against an adversary that knew nothing
     it could pass to the generator, which the record, the tables and `fapkit.run` flag.
     """
@@ -236,7 +236,7 @@ def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_op
     The predictions of one pass over the training loader (train mode, as the game sees them; BN
     running statistics restored afterwards, so the model is untouched) are computed once. With
     ``disc_input="logit"`` the heads are set to read them standardised (`FairnessDiscriminator.standardise`).
-    `fapkit.information.reference_information` measures on all of them what the predictions carry
+    `fapkit.fairness.information.reference_information` measures on all of them what the predictions carry
     about z: the ``warmup_reference`` (nats, mixed like L_D) an informed head's advantage approaches.
     Every fifth batch (the last one of a loader with fewer than five) is held out from the heads.
 
@@ -342,8 +342,8 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     loss instead of the last (FairGRAPE's retrain does so; every other stage reports its last step),
     and the last record says which (``selected_epoch``).
 
-    The learning rate follows ``stage.schedule`` step by step (`fapkit.schedule.lr_factor`) and λ
-    its ramp (`fapkit.schedule.lam_factor`); each epoch's record ends with the ``lr`` (and, in
+    The learning rate follows ``stage.schedule`` step by step (`fapkit.training.schedule.lr_factor`) and λ
+    its ramp (`fapkit.training.schedule.lam_factor`); each epoch's record ends with the ``lr`` (and, in
     adversarial stages, ``lam``) of its last step. With ``stage.bn_reestimate`` the BatchNorm
     statistics are recomputed on the training data after the last epoch (the last record then
     says ``bn_reestimated``), so the returned model is the one the schedule ended on, with the

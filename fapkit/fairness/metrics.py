@@ -1,7 +1,7 @@
 """Group-fairness metrics for binary classifiers with a sensitive attribute of k ≥ 2 groups: pure functions of arrays.
 
 Every metric takes fairlearn's argument shape, ``(y_true, y_pred, *, sensitive_features)``
-(``sensitive_features`` is ``z`` below); running a model over a loader is `fapkit.evaluation`'s job.
+(``sensitive_features`` is ``z`` below); running a model over a loader is `fapkit.training.evaluation`'s job.
 
 Notation: ``y`` is the binary target, ``z`` the sensitive attribute (integer group ids
 ``0, …, k−1``; ``k = 2`` for a binary attribute) and ``ŷ`` the hard (0/1) prediction. For each

@@ -5,7 +5,7 @@ from typing import Any, Iterable
 
 import torch
 
-from .metrics import group_ids
+from ..fairness.metrics import group_ids
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -38,7 +38,7 @@ def check_labels(y: torch.Tensor) -> None:
 def check_groups(z: torch.Tensor, groups: int | None = None) -> None:
     """A ValueError naming the offending values unless z holds sensitive group ids 0, …, k−1.
 
-    `fapkit.metrics.group_ids` decides (non-negative integer ids, below ``groups`` when given;
+    `fapkit.fairness.metrics.group_ids` decides (non-negative integer ids, below ``groups`` when given;
     ``groups=2``: 0/1 only), so training and evaluation accept the same z.
     """
     try:

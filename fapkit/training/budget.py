@@ -18,7 +18,7 @@ stopped MobileNetV2's dense training after 4 epochs on a validation loss that wa
 (0.703, 0.692, 0.701, 0.712), at 0.63 accuracy: less training than the fixed budget gave.
 
 Every decision is a function of the epoch records alone, so a
-resumed stage reaches the same decision (`fapkit.train.fit` reads it back from the history).
+resumed stage reaches the same decision (`fapkit.training.loop.fit` reads it back from the history).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Running a model over a loader of (x, y, z) batches and reporting `fapkit.metrics` on its predictions.
+"""Running a model over a loader of (x, y, z) batches and reporting `fapkit.fairness.metrics` on its predictions.
 
-Beside the training loop and sharing its batch checks (`fapkit.batches`), so a malformed batch or
+Beside the training loop and sharing its batch checks (`fapkit.training.batches`), so a malformed batch or
 model output reads the same in training and evaluation.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fairness.metrics import binary_array, fairness_report, group_ids
 from .batches import as_batch, one_logit
-from .metrics import binary_array, fairness_report, group_ids
 
 
 def inference_copy(model: nn.Module) -> nn.Module:
@@ -37,11 +37,11 @@ def inference_copy(model: nn.Module) -> nn.Module:
 
 def evaluate(model: nn.Module, loader: Iterable[Any], *, device: torch.device | str | None = None,
              groups: int | None = None, fused: bool = False) -> dict[str, Any]:
-    """Run ``model`` over ``loader`` and return `fapkit.metrics.fairness_report` plus ``loss``.
+    """Run ``model`` over ``loader`` and return `fapkit.fairness.metrics.fairness_report` plus ``loss``.
 
     ``loader`` yields ``(x, y, z)`` batches of tensors; ``z`` holds sensitive group ids ``0, …, k−1``
-    (``groups`` is ``k``, inferred when None, as `fapkit.metrics.group_rates` says). The model returns one logit per sample,
-    with shape ``[B]`` or ``[B, 1]``. The hard prediction is ``ŷ = logit > 0``. ``loss`` is the mean
+    (``groups`` is ``k``, inferred when None, as `fapkit.fairness.metrics.group_rates` says). The model returns one
+    logit per sample, with shape ``[B]`` or ``[B, 1]``. The hard prediction is ``ŷ = logit > 0``. ``loss`` is the mean
     binary cross-entropy with logits over all samples.
 
     The model runs in eval mode under ``torch.no_grad()``; the previous train/eval mode of every

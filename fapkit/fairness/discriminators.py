@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checks import check_alpha
+from ..checks import check_alpha
 
 GeneratorForm = Literal["paper", "confusion"]
 
