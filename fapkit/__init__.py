@@ -1,6 +1,6 @@
 """fapkit: fairness-aware adversarial network pruning (FAPrune) as a research kit.
 
-``fapkit.run(method, ...)`` runs one method of the paper (see `fapkit.methods`), ``fapkit.sweep(fapkit.grid(...))``
+``fapkit.run(method, ...)`` runs one method of the paper (see `fapkit.runner`), ``fapkit.sweep(fapkit.grid(...))``
 a grid of them, in this process or on a Dask cluster (see `fapkit.sweep` and docs/sweeps.md), ``fapkit.tune(method,
 tolerance=0.01, ...)`` the fairest setting of its knob within an accuracy budget; the building blocks
 live in `fapkit.masking` (prunable layers), `fapkit.fairness.discriminators`, `fapkit.training.loop` (the loop),
@@ -9,10 +9,11 @@ live in `fapkit.masking` (prunable layers), `fapkit.fairness.discriminators`, `f
 
 __version__ = "0.1.0"
 
+from . import methods  # noqa: E402,F401  (registers the adversarial step kinds of FAPrune and Adversarial Debiasing)
 from .cache import RunResult  # noqa: E402
 from .config import RunConfig, make_config  # noqa: E402
-from .methods import run  # noqa: E402
 from .registry import method_names, register  # noqa: E402
+from .runner import run  # noqa: E402
 from .sweeps import grid, sweep  # noqa: E402  (`fapkit.sweep` is the function; the module is `fapkit.sweeps`)
 from .tuning import tune  # noqa: E402  (`fapkit.tune` is the function; the module is `fapkit.tuning`)
 

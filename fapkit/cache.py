@@ -77,7 +77,7 @@ class RunResult:
         """The run's game (its own, or its parent's: Fair-SGDP/Fair-LMW) was played against an uninformed adversary.
 
         Its warm-up ended with a held-out advantage below ``warmup_share`` of what the starting
-        predictions carry about z, though they carry more than chance (`fapkit.training.loop.adversary_status`):
+        predictions carry about z, though they carry more than chance (`fapkit.methods.adversarial.adversary_status`):
         the fairness term gave the generator no signal, so the run's fairness says nothing of the method.
         """
         return self.metrics.get("adversary_status") == "uninformed"

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             return _tune(args, settings)
         if args.command == "export":
             return _export(args)
-        from .methods import run  # heavy imports only once the arguments parsed
+        from .runner import run  # heavy imports only once the arguments parsed
 
         result = run(args.method, preset=args.preset, runs_dir=args.runs_dir, progress=args.progress, **settings)
         if args.save is not None:

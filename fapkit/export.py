@@ -372,12 +372,12 @@ def _test_loader(result: RunResult, test: Iterable | None) -> Iterable | None:
     """`test`, else the run's test split as the run evaluated it; None (with a warning) for a run on the user's loaders."""
     if test is not None:
         return test
-    if result.run_dir is not None and "-uncached-" in Path(result.run_dir).name:  # `fapkit.methods`' name for them
+    if result.run_dir is not None and "-uncached-" in Path(result.run_dir).name:  # `fapkit.runner`' name for them
         warnings.warn(f"the {result.method!r} run used your own model or loaders: its test split is not the kit's, so "
                       "the exported files are not re-measured; pass test= (a loader of (x, y, z) batches)",
                       UserWarning, stacklevel=3)
         return None
-    from .methods import _dataset_loaders  # the very loaders `fapkit.run` evaluates on
+    from .runner import _dataset_loaders  # the very loaders `fapkit.run` evaluates on
 
     return _dataset_loaders(result.config)[2]
 

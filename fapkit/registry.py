@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setting_names
 
@@ -47,10 +47,10 @@ class MethodSpec:
     key_stage: str | None = None
     random_init: bool = False          # init="random" allowed: start from the random init instead of the parent
     paper: bool = False                # a row of the paper's tables 2–3 (the built-in eight)
-    # "module:function" of a stage trainer of its own (e.g. FairGRAPE's iterative pruning), imported when the
-    # stage runs; it takes a `fapkit.training.loop.StageInputs` and returns (model, masker, history). None: the
-    # runner masks as `mask` says and trains with `step`.
-    trainer: str | None = None
+    # A stage trainer of its own (e.g. FairGRAPE's iterative pruning): it takes a `fapkit.training.loop.StageInputs`
+    # and returns (model, masker, history), and decides how the stage masks and trains (`step` stays "ce"; `mask`
+    # then only names what it prunes by). None: the runner masks as `mask` says and trains with `step`.
+    trainer: Callable[[Any], tuple[Any, Any, list[dict[str, Any]]]] | None = None
     # The setting that trades its fairness against accuracy (λ, CEAG's ε): `fapkit.frontier` sweeps it.
     knob: str | None = None
 
@@ -85,6 +85,7 @@ def register(spec: MethodSpec) -> MethodSpec:
         if value not in allowed(kind):
             raise ValueError(f"method {spec.name!r}: {name} must be one of {', '.join(map(repr, allowed(kind)))}, "
                              f"got {value!r}")
+    _check_trainer(spec)
     if spec.knob is not None and spec.knob not in setting_names():
         raise ValueError(f"method {spec.name!r}: knob {spec.knob!r} is not a setting "
                          f"(allowed: {', '.join(sorted(setting_names()))})")
@@ -96,6 +97,21 @@ def register(spec: MethodSpec) -> MethodSpec:
     spec = _with_schedule(spec)
     _SPECS[spec.name] = spec
     return spec
+
+
+def _check_trainer(spec: MethodSpec) -> None:
+    """Refuse a spec the runner cannot build: a trainer that is not a function, or one the runner would ignore."""
+    if spec.trainer is None:
+        if spec.mask == "importance":
+            raise ValueError(f"method {spec.name!r}: mask 'importance' has no builder in the runner; it needs a "
+                             "trainer of its own (as FairGRAPE's, fapkit.methods.fairgrape.train_stage)")
+        return
+    if not callable(spec.trainer):
+        raise ValueError(f"method {spec.name!r}: trainer must be a function taking a StageInputs, got "
+                         f"{spec.trainer!r} ({type(spec.trainer).__name__})")
+    if spec.step != "ce" or spec.epochs != "method":
+        raise ValueError(f"method {spec.name!r}: a method with its own trainer decides its steps and epochs itself; "
+                         f"step must stay 'ce' and epochs 'method', got step={spec.step!r}, epochs={spec.epochs!r}")
 
 
 def _with_schedule(spec: MethodSpec) -> MethodSpec:
@@ -183,7 +199,8 @@ def depends_on_adversary(method: str) -> bool:
 # The paper's eight (tables 2–3), in its row order. Colours follow its figure 1: SGDP pink, the
 # debias-then-prune methods yellow/orange, FAPrune green.
 _SCORES = ("ratio", "scope", "structure", "epochs", "score_lr", "init")
-_FIXED = ("ratio", "scope", "epochs", "lr", "masked_lr", "weight_decay")
+#: The settings a fixed-mask stage's key reads (a method with its own trainer adds its section to them).
+FIXED_MASK_FIELDS = _FIXED = ("ratio", "scope", "epochs", "lr", "masked_lr", "weight_decay")
 for _spec in (
     MethodSpec("normal", "Normal training", 0, None, COMMON_FIELDS + ("pretrain_epochs", "lr", "weight_decay"),
                epochs="pretrain"),
@@ -202,9 +219,5 @@ for _spec in (
 ):
     register(replace(_spec, paper=True))
 
-# A fairness-aware pruning method the paper's tables 2–3 do not have (DESIGN.md §10): each one spec here and
-# its own module, which holds its stage trainer and whose settings are its section of `RunConfig`.
-register(MethodSpec("fairgrape", "FairGRAPE", 3, "normal", _FIXED + ("fairgrape",), mask="importance",
-                    trainer="fapkit.fairgrape:train_stage"))
-register(MethodSpec("ceag", "CEAG", 4, "normal", _FIXED + ("ceag",), mask="magnitude",
-                    trainer="fapkit.ceag:train_stage", knob="epsilon"))
+# The fairness-aware pruning methods the paper's tables 2–3 do not have (DESIGN.md §10: FairGRAPE, CEAG) register
+# themselves in their own modules of `fapkit.methods`, beside their stage trainers, after these eight.

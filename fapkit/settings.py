@@ -139,7 +139,7 @@ class AdversaryConfig:
 
 @dataclass(frozen=True)
 class FairGrapeConfig:
-    """FairGRAPE's iterative pruning (Lin et al. 2022; `fapkit.fairgrape`): how fast, how much fine-tuning.
+    """FairGRAPE's iterative pruning (Lin et al. 2022; `fapkit.methods.fairgrape`): how fast, how much fine-tuning.
 
     Each iteration keeps ``keep_per_iteration`` of the remaining weights (the authors: 0.9, i.e. 16
     iterations to 80 %), recomputes the groups' importance on ``importance_images`` training images
@@ -165,7 +165,7 @@ class FairGrapeConfig:
 
 @dataclass(frozen=True)
 class CeagConfig:
-    """CEAG's constrained fine-tuning (Hashemizadeh et al. 2024; `fapkit.ceag`).
+    """CEAG's constrained fine-tuning (Hashemizadeh et al. 2024; `fapkit.methods.ceag`).
 
     Every group g may lose at most ``epsilon`` more accuracy than the model as a whole:
     ``ψ_g = (A_dense,g − A_sparse,g) − (A_dense − A_sparse) ≤ ε``, with one Lagrange multiplier per
@@ -235,6 +235,11 @@ class RunConfig:
     def lam(self) -> float:
         """The adversary's weight λ (`AdversaryConfig.lam`)."""
         return self.adversary.lam
+
+    @property
+    def finetune_lr(self) -> float:
+        """The learning rate a masked model's weights fine-tune with: `masked_lr`, else `lr`."""
+        return self.masked_lr if self.masked_lr is not None else self.lr
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

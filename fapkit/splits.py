@@ -27,7 +27,7 @@ def dataset_options(data: DataConfig) -> dict[str, Any]:
 
 
 def load_splits(data: DataConfig) -> dict[str, Any]:
-    """train/valid/test of `data` with the same sizes, correlation, noise and seed as `fapkit.methods.run` uses.
+    """train/valid/test of `data` with the same sizes, correlation, noise and seed as `fapkit.runner.run` uses.
 
     SynthFaces is generated at the requested split sizes; a split of another dataset larger than
     the requested size is cut to its first `n` images, as the training loaders do. Every split,

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Iterator, Mapping, Sequence
 
 from .cache import RunResult, is_cached, load_result, stage_chain, stage_dir
 from .config import RunConfig, make_config
-from .methods import run
 from .records import stable_hash
+from .runner import run
 
 if TYPE_CHECKING:  # distributed is imported only when a sweep uses it (it takes a second to import)
     from distributed import Client, LocalCluster

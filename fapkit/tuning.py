@@ -29,8 +29,8 @@ import pandas as pd
 
 from . import stats
 from .config import default_seeds
-from .methods import UserModel
 from .registry import method_names, spec_of
+from .runner import UserModel
 
 Metric = Literal["DI", "DEO"]
 
@@ -278,7 +278,7 @@ def _one_seed(seed: int, method: str, knob: str, values: list[float], preset: st
 
     `strip`: drop the models (results coming back from a cluster carry numbers, not networks).
     """
-    from .methods import run_variants
+    from .runner import run_variants
 
     shared, results = run_variants(method, [{knob: v} for v in values], preset=preset, model=model, train=train,
                                    valid=valid, test=test, progress=progress, runs_dir=runs_dir, shared=shared,

@@ -226,7 +226,7 @@ def make_compute(**fixed_settings: Any) -> Compute:
     """A ``compute(*, ratio, alpha, lam)`` that runs FAPrune with `fixed_settings` (preset, target, arch, ...).
 
     The settings are validated now, so a typo fails before any slider moves. `runs_dir` and
-    `progress` are passed to `fapkit.methods.run` as well.
+    `progress` are passed to `fapkit.runner.run` as well.
     """
     from .config import make_config  # light; the heavy training imports wait for the first call
 
@@ -239,7 +239,7 @@ def make_compute(**fixed_settings: Any) -> Compute:
     make_config("faprune", preset=preset, **dict(settings))  # raises on a bad setting
 
     def compute(*, ratio: float, alpha: float, lam: float) -> Any:
-        from .methods import run
+        from .runner import run
 
         return run("faprune", preset=preset, ratio=ratio, alpha=alpha, lam=lam, **run_only, **settings)
 

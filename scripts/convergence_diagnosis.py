@@ -18,7 +18,7 @@ import pandas as pd
 
 import fapkit
 from fapkit.config import make_config
-from fapkit.methods import _dataset_loaders
+from fapkit.runner import _dataset_loaders
 from fapkit.training.batchnorm import reestimate_batchnorm
 from fapkit.training.evaluation import evaluate
 

@@ -9,8 +9,9 @@ from toys import ZCoder, z_coded_loader
 from fapkit.config import make_config
 from fapkit.fairness.discriminators import AdversaryMonitor, FairnessDiscriminator, binary_entropy, discriminator_update
 from fapkit.fairness.metrics import fairness_report, is_degenerate
+from fapkit.methods.adversarial import warm_up_discriminator
 from fapkit.settings import AdversaryConfig
-from fapkit.training.loop import Stage, fit, warm_up_discriminator
+from fapkit.training.loop import Stage, fit
 
 LN2 = math.log(2.0)
 

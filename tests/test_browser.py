@@ -5,7 +5,7 @@ from mismatched ipywidgets / jupyterlab_widgets) or outputs that never update. T
 JupyterLab from the venv on a copy of notebooks/02_fair_pruning.ipynb (INTERACTIVE=True, smoke
 preset, output folders in a temporary directory), runs all cells from the Run menu, moves the
 pruning-ratio and α sliders with the keyboard, and checks that the metrics table shows what
-`fapkit.methods.run` returns for the slider values read from the page, and that the plot changed.
+`fapkit.runner.run` returns for the slider values read from the page, and that the plot changed.
 
 Needs Debian's Chromium at /usr/bin/chromium (`sudo apt-get install -y chromium`; .ci/run does it);
 FAPKIT_SKIP_BROWSER=1 skips. Screenshots and the console log go to build/browser/.
@@ -49,7 +49,7 @@ NOTEBOOK = REPO / "notebooks" / "02_fair_pruning.ipynb"
 # preset's tiny CNN, and every slider move trains a model, so ask for the tiny CNN explicitly.
 OVERRIDES = {"INTERACTIVE": True, "PRESET": "smoke", "PROGRESS": False}
 SMOKE_ARCH = "small_cnn"
-# Notebook parameter -> fapkit.methods.run keyword: the settings the notebook's `compute` shares.
+# Notebook parameter -> fapkit.runner.run keyword: the settings the notebook's `compute` shares.
 RUN_KEYWORDS = {"PRESET": "preset", "DATASET": "dataset", "DATA_ROOT": "root", "TARGET": "target",
                 "SENSITIVE": "sensitive", "ARCH": "arch", "SEED": "seed", "RUNS_DIR": "runs_dir"}
 METRICS = ("acc", "di", "deo")                   # compared with Python; "ratio" too when shown
@@ -265,7 +265,7 @@ def test_jupyterlab_renders_and_updates_a_widget(session):
 
 def test_pruning_explorer_in_jupyterlab(session, workspace, monkeypatch):
     """Notebook 02 with INTERACTIVE=True: the explorer renders, and moving the ratio and α sliders
-    updates the table to what `fapkit.methods.run` gives for the values on the sliders, and the plot."""
+    updates the table to what `fapkit.runner.run` gives for the values on the sliders, and the plot."""
     s = session
     if workspace["params"] is None:
         pytest.fail(f"{NOTEBOOK} is missing", pytrace=False)
@@ -290,7 +290,7 @@ def _explore(s: Session, box: Any, workspace: dict[str, Any]) -> None:
         s.fail(f"the explorer rendered but its metrics table / plot never filled: {_state(box)}")
     screenshot(page, "explorer-1-before")
 
-    from fapkit.methods import run
+    from fapkit.runner import run
 
     def check(state: dict[str, Any], ratio: float, alpha: float, step: str) -> None:
         runs = Path(run_settings["runs_dir"])
@@ -301,7 +301,7 @@ def _explore(s: Session, box: Any, workspace: dict[str, Any]) -> None:
         shown = {k: state["cells"][k] for k in (*METRICS, "ratio") if k in state["cells"]}
         wrong = {k: (shown[k][0], want[k]) for k in shown if not _close(shown[k][1:], want[k])}
         if wrong:
-            s.fail(f"{step}: the table shows {shown} but fapkit.methods.run('faprune', ratio={ratio}, "
+            s.fail(f"{step}: the table shows {shown} but fapkit.runner.run('faprune', ratio={ratio}, "
                    f"alpha={alpha}, lam={lam}, {run_settings}) gives {want} (run cache {cache}: "
                    f"{result.run_dir}); mismatched (shown, expected): {wrong}")
         for key, value in (("setting-ratio", ratio), ("setting-alpha", alpha), ("setting-lam", lam)):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from toys import CrashingLoader, OneLogit, toy_loader
 
-from fapkit.ceag import (
+from fapkit.methods.ceag import (
     CeagStep,
     DenseStatistics,
     GroupReplayBuffer,

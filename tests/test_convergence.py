@@ -12,11 +12,12 @@ from toys import CrashingLoader, OneLogit, ZCoder, toy_loader, z_coded_loader
 from fapkit.config import make_config
 from fapkit.fairness.discriminators import FairnessDiscriminator
 from fapkit.fairness.metrics import fairness_report, is_degenerate, is_near_constant
+from fapkit.methods.adversarial import plateaued, warm_up_discriminator
 from fapkit.presentation.display import readable
 from fapkit.presentation.tables import baseline_table
 from fapkit.settings import AdversaryConfig
 from fapkit.training.batchnorm import reestimate_batchnorm
-from fapkit.training.loop import Stage, fit, plateaued, warm_up_discriminator
+from fapkit.training.loop import Stage, fit
 from fapkit.training.schedule import lam_factor, lr_factor
 
 

@@ -285,9 +285,9 @@ def test_run_with_save_writes_the_files_of_the_run_it_computes(tiny_run, tmp_pat
     args, settings = parse(["run", "--preset", "smoke", "--save", str(tmp_path / "out"), "--float16", "--onnx"])
     assert (args.save, args.float16, args.onnx) == (str(tmp_path / "out"), True, True)
     assert not {"save", "float16", "onnx"} & set(settings)  # not settings of the run
-    import fapkit.methods
+    import fapkit.runner
 
-    monkeypatch.setattr(fapkit.methods, "run", lambda *a, **k: tiny_run)
+    monkeypatch.setattr(fapkit.runner, "run", lambda *a, **k: tiny_run)
     assert main(["run", "--preset", "smoke", "--save", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out)["deo"] == tiny_run.deo
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["method"] == "faprune"

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fapkit import fairgrape
-from fapkit.fairgrape import (
+from fapkit.methods import fairgrape
+from fapkit.methods.fairgrape import (
     fairgrape_kept_count,
     fairgrape_masks,
     greedy_keep,
@@ -309,7 +309,7 @@ def test_without_numba_it_warns_and_gives_the_reference_mask(monkeypatch):
 
 
 def test_importing_compiles_nothing():
-    code = "import sys, fapkit.fairgrape; print('numba' in sys.modules)"
+    code = "import sys, fapkit.methods.fairgrape; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -10,9 +10,9 @@ import fapkit
 from fapkit.data.tabular import TabularConfig, TabularLoader, TabularSplit, mlp, tabular_loaders
 from fapkit.fairness.discriminators import FairnessDiscriminator
 from fapkit.fairness.information import binned_information, reference_information
+from fapkit.methods.adversarial import adversary_status, warm_up_discriminator
 from fapkit.presentation.tables import baseline_table
 from fapkit.settings import AdversaryConfig
-from fapkit.training.loop import adversary_status, warm_up_discriminator
 
 
 def _sample(n=4000, shift=0.0, seed=0):

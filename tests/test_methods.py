@@ -49,7 +49,7 @@ def test_cached_runs_are_reused_and_give_the_same_result(runs_dir):
 def test_seconds_are_the_stage_own_compute_time_and_survive_the_cache(tmp_path, monkeypatch):
     import time as real_time
 
-    import fapkit.methods as methods
+    import fapkit.runner as methods
 
     clock = {"now": 0.0}
     cost = {"normal": 100.0, "lmw": 7.0}  # fake seconds each stage's training takes

@@ -73,3 +73,21 @@ def test_register_checks_the_kinds_of_a_spec():
         register(MethodSpec("gan", "GAN", 0, "normal", ("ratio",), step="gan"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mask must be one of"):
         register(MethodSpec("gan", "GAN", 0, "normal", ("ratio",), mask="structured"))  # type: ignore[arg-type]
+
+
+def test_register_refuses_a_spec_the_runner_cannot_build():
+    with pytest.raises(ValueError, match="trainer must be a function taking a StageInputs, got 'mymod:train'"):
+        register(MethodSpec("toy", "Toy", 0, "normal", ("ratio",), trainer="mymod:train"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mask 'importance' has no builder in the runner"):
+        register(MethodSpec("toy", "Toy", 0, "normal", ("ratio",), mask="importance"))
+    with pytest.raises(ValueError, match="decides its steps and epochs itself; .*step='faprune'"):
+        register(MethodSpec("toy", "Toy", 0, "normal", ("ratio",), step="faprune", trainer=lambda inputs: None))
+    assert "toy" not in fapkit.METHODS
+
+
+def test_the_methods_with_trainers_carry_their_functions_from_their_own_modules():
+    from fapkit.methods import ceag, fairgrape
+    from fapkit.registry import spec_of
+
+    assert spec_of("fairgrape").trainer is fairgrape.train_stage and spec_of("ceag").trainer is ceag.train_stage
+    assert fapkit.METHODS[-2:] == ("fairgrape", "ceag")  # after the paper's eight, in the order they register

@@ -13,8 +13,8 @@ from killing import kill_after_first_checkpoint
 
 import fapkit
 from fapkit.data import FaceTensors, make_loader
-from fapkit.methods import _require_both_groups
 from fapkit.records import load_torch
+from fapkit.runner import _require_both_groups
 from fapkit.training.loop import NonFiniteLossError
 
 TINY = dict(preset="smoke", size=16, n_train=192, n_valid=96, n_test=96, pretrain_epochs=1, epochs=1)

@@ -171,7 +171,7 @@ _RACE = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     import fapkit
-    import fapkit.methods as methods
+    import fapkit.runner as methods
 
     marks, runs, me, settings = Path(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     real_fit = methods.fit

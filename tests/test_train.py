@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from toy_model import ToyLinear
 
 from fapkit.fairness.discriminators import FairnessDiscriminator
+from fapkit.methods.adversarial import debias_step, faprune_step
 from fapkit.settings import AdversaryConfig
-from fapkit.training.loop import Players, Round, Stage, ce_step, debias_step, faprune_step, train_one_epoch
+from fapkit.training.loop import Players, Round, Stage, ce_step, train_one_epoch
 
 X = torch.ones(2, 4)           # the toy's dense output on an all-ones input is 1 − 2 + 3 − 4 = −2
 Y = torch.tensor([1, 0])

@@ -64,7 +64,7 @@ def test_tune_on_a_users_mlp_and_loaders_reads_the_validation_split_only(tmp_pat
 
 
 def test_tune_shares_the_dense_model_across_knob_values(tmp_path, monkeypatch):
-    import fapkit.methods as methods
+    import fapkit.runner as methods
 
     calls = []
     original = methods._train_method

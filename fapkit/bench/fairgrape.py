@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from ..fairgrape import fairgrape_masks, greedy_keep, group_importance
 from ..masking import prunable_layers
+from ..methods.fairgrape import fairgrape_masks, greedy_keep, group_importance
 from ..models import build_model
 
 

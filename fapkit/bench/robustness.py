@@ -71,7 +71,7 @@ TASKS: tuple[Task, ...] = (
 
 def _baselines(task: Task, seeds: Sequence[int], runs_dir: str) -> dict[str, list[Any]]:
     """normal, SGDP and LMW over the seeds (the kit's cache, or one call per seed sharing the dense model)."""
-    from ..methods import run
+    from ..runner import run
 
     out: dict[str, list[Any]] = {"normal": [], "sgdp": [], "lmw": []}
     for seed in seeds:
@@ -147,8 +147,8 @@ def diagnose(task: Task, dense: list[Any]) -> list[dict[str, Any]]:
     from ..config import make_config
     from ..fairness.discriminators import FairnessDiscriminator
     from ..masking import attach_scores
-    from ..methods import _dataset_loaders
-    from ..training.loop import _starting_predictions, warm_up_discriminator
+    from ..methods.adversarial import starting_predictions, warm_up_discriminator
+    from ..runner import _dataset_loaders
 
     rows = []
     for result in dense:
@@ -158,7 +158,7 @@ def diagnose(task: Task, dense: list[Any]) -> list[dict[str, Any]]:
         pruned = copy.deepcopy(result.model)
         attach_scores(pruned, cfg.ratio, init="magnitude", scope=cfg.scope, seed=cfg.seed)
         for start_name, start in (("faprune", pruned), ("adv_debias", result.model)):
-            logits = torch.cat([b[0] for b in _starting_predictions(start, train, torch.device("cpu"),
+            logits = torch.cat([b[0] for b in starting_predictions(start, train, torch.device("cpu"),
                                                                     replace_input(cfg, "logit"))])
             row = {"seed": cfg.seed, "start": start_name, "logit_std": float(logits.std()),
                    "prob_std": float(torch.sigmoid(logits).std())}

@@ -9,9 +9,10 @@ import torch
 
 from ..fairness.discriminators import FairnessDiscriminator
 from ..masking import attach_scores
+from ..methods.adversarial import faprune_step
 from ..models import build_model
 from ..settings import AdversaryConfig
-from ..training.loop import Players, Round, ce_step, faprune_step
+from ..training.loop import Players, Round, ce_step
 from ..training.runtime import keep_freed_memory
 
 

@@ -11,7 +11,7 @@ m the occupied cells), and the result is mixed like the discriminator's loss,
 Finite samples make any plug-in estimate positive by chance, so the estimate is compared with a
 permutation null (z shuffled, within each y cell for the conditional term): the predictions carry
 information about z only when the estimate exceeds the null's 95th percentile (``significant``).
-`fapkit.training.loop.warm_up_discriminator` warms the heads up until their held-out advantage reaches a
+`fapkit.methods.adversarial.warm_up_discriminator` warms the heads up until their held-out advantage reaches a
 share of this reference, and calls a game whose adversary ended below it uninformed.
 """
 from __future__ import annotations

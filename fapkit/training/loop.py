@@ -1,24 +1,19 @@
 """The one training loop behind every method.
 
-A *stage* trains some parameters of a model for a number of epochs with one of three steps
-(`STEPS`; each takes the `Players`, the batch and the step's `Round`, and returns its losses):
-
-* ``ce``      — minimise the classification loss (normal training, fine-tuning, score learning);
-* ``faprune`` — Algorithm 1: `disc_steps` discriminator steps on L_D = α·L_DI + (1−α)·L_DEO, then
-  a step of the trainable parameters (the mask scores) on L_G = CE − λ·L_D (or the "confusion" form);
-* ``debias``  — Adversarial Debiasing (Zhang et al. 2018): `disc_steps` adversary steps, then a
-  predictor step along ∇L_P − proj_{∇L_A}∇L_P − λ·∇L_A, per parameter tensor.
-
-In both adversarial kinds the discriminator can first be warmed up alone on the starting model's
-predictions (`disc_warmup` passes), and every epoch's history records its *advantage* H(z) − loss
-(``train_adv_di``, ``train_adv_deo_y0``, ``train_adv_deo_y1``; see `AdversaryMonitor`), so a reader
-sees whether the game was live: an adversary that knows nothing gives the generator no signal.
+A *stage* trains some parameters of a model for a number of epochs with one step kind (`STEPS`, a
+`StepSpec` each; every step takes the `Players`, the batch and the step's `Round`, and returns its
+losses). The loop defines ``ce`` (minimise the classification loss: normal training, fine-tuning, score
+learning); the methods register the adversarial kinds (`register_step`; `fapkit.methods.adversarial`:
+FAPrune's Algorithm 1 step, Adversarial Debiasing's projected step), which bring a discriminator and its
+warm-up before the first step. Every epoch of an adversarial stage records the discriminator's
+*advantage* H(z) − loss (``train_adv_di``, ``train_adv_deo_y0``, ``train_adv_deo_y1``; see
+`AdversaryMonitor`), so a reader sees whether the game was live.
 
 The sensitive attribute may have k ≥ 2 groups (z ∈ {0, …, k−1}; the target y stays binary): an
 adversarial stage's discriminator gets ``groups=group_count(train_loader)`` (`fapkit.training.batches`;
 k-way softmax heads for k > 2, the binary heads for k = 2), and its advantages use k-group entropies.
 
-Which parameters train is the caller's choice (see `fapkit.methods`); the loop only steps the
+Which parameters train is the caller's choice (see `fapkit.runner`); the loop only steps the
 parameters it is given. After every epoch it evaluates on the validation loader, appends the
 metrics to the history, and writes a checkpoint atomically, so a killed run resumes from its last
 completed epoch. A non-finite loss stops the run with the epoch, step and value.
@@ -35,14 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..fairness.discriminators import (
-    AdversaryMonitor,
-    FairnessDiscriminator,
-    discriminator_update,
-    generator_fairness_term,
-    project_out,
-)
-from ..fairness.information import Reference, reference_information
+from ..fairness.discriminators import AdversaryMonitor, FairnessDiscriminator
 from ..records import CHECKPOINT, load_torch, save_torch
 from ..settings import AdversaryConfig, StepKind
 from . import budget
@@ -80,7 +68,7 @@ class Stage:
 
     @property
     def adversarial(self) -> bool:
-        return self.kind != "ce"
+        return STEPS[self.kind].adversarial
 
     @property
     def game(self) -> AdversaryConfig:
@@ -105,6 +93,17 @@ def scheduled_stage(cfg: Any, kind: StepKind, epochs: int, lr: float, *, weight_
                  tail=cfg.budget_tail)
 
 
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of `model` a stage trains: those that require gradients (the masks have frozen the rest)."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def start_epoch(loader: Iterable, epoch: int) -> None:
+    """Put a kit loader at `epoch` (its shuffle order depends on (seed, epoch) only); other iterables are left alone."""
+    if hasattr(loader, "epoch"):
+        loader.epoch = epoch
+
+
 @dataclass
 class Players:
     """What a step moves: the model's trained `params` with their optimiser, and in adversarial stages
@@ -123,7 +122,7 @@ class StageInputs:
 
     ``model`` is its starting model (its parent stage's trained model, or a seeded init), ``monitor``
     the per-epoch validation loader, ``workdir`` the stage's run folder (checkpoints go there).
-    The trainer returns ``(model, masker or None, history)`` as `fapkit.methods` records them.
+    The trainer returns ``(model, masker or None, history)`` as `fapkit.runner` records them.
     """
 
     model: nn.Module
@@ -166,168 +165,43 @@ def ce_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tens
     return {"loss": loss.detach()}
 
 
-def faprune_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tensor]:
-    """Algorithm 1, one iteration: update D on the current predictions, then the mask on L_G (λ: ``turn.lam``)."""
-    x, y, z = batch
-    game, disc = turn.adversary, players.disc
-    logit = one_logit(players.model(x), y, z)
-    prob = adversary_input(logit, game)  # σ(logit) in the paper; the heads standardise a logit themselves
-    d_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)  # lines 4–7
-    ce = F.binary_cross_entropy_with_logits(logit, y.float())   # lines 8–13: L_G = L_prune − λ·L_D
-    fair = generator_fairness_term(disc, prob, y, z, game.generator_form)
-    loss = ce + turn.lam * fair
-    players.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    players.opt.step()
-    return {"loss": loss.detach(), "ce": ce.detach(), **d_losses}
-
-
-def debias_step(players: Players, batch: Batch, turn: Round) -> dict[str, torch.Tensor]:
-    """Adversarial Debiasing: adversary step(s), then the projected predictor step, per parameter tensor."""
-    x, y, z = batch
-    game, disc = turn.adversary, players.disc
-    logit = one_logit(players.model(x), y, z)
-    prob = adversary_input(logit, game)
-    a_losses = discriminator_update(disc, players.disc_opt, prob, y, z, game.disc_steps, turn.monitor)
-    l_pred = F.binary_cross_entropy_with_logits(logit, y.float())
-    l_adv = disc.loss(prob, y, z)["l_d"]
-    g_pred = torch.autograd.grad(l_pred, players.params, retain_graph=True, allow_unused=True)
-    g_adv = torch.autograd.grad(l_adv, players.params, allow_unused=True)
-    for p, g, h in zip(players.params, g_pred, g_adv):
-        if g is None:
-            p.grad = None
-        else:
-            p.grad = g if h is None else project_out(g, h, turn.lam)
-    players.opt.step()
-    return {"loss": l_pred.detach(), "ce": l_pred.detach(), **a_losses}
-
-
 StepFn = Callable[[Players, Batch, Round], dict[str, torch.Tensor]]
-#: The step of each kind (`fapkit.settings.StepKind`); every step takes the same three arguments
-#: and returns its losses (``loss`` first: it is what the progress bar shows and the finiteness check reads).
-STEPS: dict[str, StepFn] = {"ce": ce_step, "faprune": faprune_step, "debias": debias_step}
+#: An adversarial kind's warm-up: (starting model, discriminator, its optimiser, training loader, game, device)
+#: -> the record the first epoch carries (``warmup_*``).
+WarmUp = Callable[[nn.Module, FairnessDiscriminator, torch.optim.Optimizer, Iterable, AdversaryConfig, torch.device],
+                  dict[str, Any]]
 
 
-def adversary_input(logit: torch.Tensor, game: AdversaryConfig) -> torch.Tensor:
-    """What the discriminator heads read of a logit: σ(logit) (``disc_input="prob"``, the paper) or the logit."""
-    return torch.sigmoid(logit) if game.disc_input == "prob" else logit
+@dataclass(frozen=True)
+class StepSpec:
+    """A step kind: its step, and for an adversarial kind (one that plays against a discriminator) how the
+    discriminator is prepared before the first step and what the first epoch's record says of it.
 
-
-AdversaryStatus = Literal["informed", "uninformed", "nothing to learn"]
-
-
-def adversary_status(advantage: float, reference: Reference, share: float) -> AdversaryStatus:
-    """Whether heads of this held-out `advantage` know what the predictions carry about z (`reference`).
-
-    ``"nothing to learn"`` when the predictions carry no more about z than chance gives
-    (`fapkit.fairness.information.Reference.significant`), ``"informed"`` when the advantage reaches `share`
-    of the reference, else ``"uninformed"``: the game was played against an adversary that knew nothing
-    it could pass to the generator, which the record, the tables and `fapkit.run` flag.
+    Every step takes the same three arguments and returns its losses (``loss`` first: it is what the
+    progress bar shows and the finiteness check reads). ``first_epoch(record, game)`` completes the first
+    epoch's record (which already holds the warm-up's) in place.
     """
-    if not reference.significant:
-        return "nothing to learn"
-    return "informed" if advantage >= share * reference.mixed and advantage > 0 else "uninformed"
+
+    step: StepFn
+    warm_up: WarmUp | None = None
+    first_epoch: Callable[[dict[str, Any], AdversaryConfig], None] | None = None
+
+    @property
+    def adversarial(self) -> bool:
+        return self.warm_up is not None
 
 
-def warm_up_discriminator(model: nn.Module, disc: FairnessDiscriminator, disc_opt: torch.optim.Optimizer,
-                          train_loader: Iterable, game: AdversaryConfig, device: torch.device) -> dict[str, Any]:
-    """Prepare the discriminator on the starting model's predictions before the first generator step.
-
-    The predictions of one pass over the training loader (train mode, as the game sees them; BN
-    running statistics restored afterwards, so the model is untouched) are computed once. With
-    ``disc_input="logit"`` the heads are set to read them standardised (`FairnessDiscriminator.standardise`).
-    `fapkit.fairness.information.reference_information` measures on all of them what the predictions carry
-    about z: the ``warmup_reference`` (nats, mixed like L_D) an informed head's advantage approaches.
-    Every fifth batch (the last one of a loader with fewer than five) is held out from the heads.
-
-    The heads then take one Adam step per batch per pass over the other batches, for at most
-    ``game.disc_warmup`` passes (none: the paper). ``game.disc_warmup_rule``: ``"fixed"`` runs exactly
-    that many passes over all batches; ``"plateau"`` stops once the held-out advantage
-    (`heldout_monitor`, `AdversaryMonitor.mixed_advantage`) has `plateaued`; ``"informed"`` stops once it
-    has plateaued *and* reached ``game.warmup_share`` of the reference (or plateaued with nothing to
-    learn), so a trajectory that never rose does not end the warm-up.
-
-    Returns ``warmup_steps``, ``warmup_passes``, the heads' advantage (``warmup_adv_*``: over the
-    last pass for "fixed", on the held-out batches otherwise), ``warmup_heldout_adv`` (the per-pass
-    trajectory; "plateau" and "informed"), the reference (``warmup_reference``,
-    ``warmup_reference_null95``, ``warmup_reference_significant``) and ``warmup_status``
-    (`adversary_status` of the last held-out advantage; with no warm-up, `fit` decides it after the
-    first epoch).
-    """
-    batches = _starting_predictions(model, train_loader, device, game)
-    if game.disc_input == "logit":
-        disc.standardise(torch.cat([prob for prob, _, _ in batches]))
-    held_out: set[int] = set()
-    if len(batches) >= 2 and game.disc_warmup > 0 and game.disc_warmup_rule != "fixed":
-        held_out = {i for i in range(len(batches)) if i % 5 == 4} or {len(batches) - 1}
-    held = [b for i, b in enumerate(batches) if i in held_out]
-    fit_on = [b for i, b in enumerate(batches) if i not in held_out]
-    # the reference fits nothing, so it reads every batch (five times the held-out samples: a tighter estimate)
-    reference = reference_information(*(torch.cat(parts).cpu().numpy() for parts in zip(*batches)),
-                                      alpha=game.alpha, groups=disc.groups)
-    out: dict[str, Any] = {"warmup_steps": 0, **reference.as_record("warmup_reference_")}
-    out["warmup_reference"] = out.pop("warmup_reference_mixed")
-    if game.disc_warmup < 1:
-        return out
-    steps, trajectory, heldout = 0, [], bool(held_out)
-    target = game.warmup_share * reference.mixed
-    for _ in range(game.disc_warmup):
-        monitor = AdversaryMonitor(game.alpha, disc.groups)  # the last pass's is reported ("fixed")
-        for i in torch.randperm(len(fit_on)).tolist():
-            discriminator_update(disc, disc_opt, *fit_on[i], steps=1, monitor=monitor)
-            steps += 1
-        if heldout:
-            monitor = heldout_monitor(disc, held, game.alpha)
-            trajectory.append(round(monitor.mixed_advantage(), 6))
-            informed = not reference.significant or trajectory[-1] >= target
-            if plateaued(trajectory) and (game.disc_warmup_rule == "plateau" or informed):
-                break
-    out.update({"warmup_steps": steps, "warmup_passes": steps // max(len(fit_on), 1),
-                **{f"warmup_{k}": v for k, v in monitor.advantage().items()}})
-    if heldout:
-        out["warmup_heldout_adv"] = trajectory
-    out["warmup_status"] = adversary_status(monitor.mixed_advantage(), reference, game.warmup_share)
-    return out
+#: The step of each kind (`fapkit.settings.StepKind`): cross-entropy here; the adversarial kinds are registered
+#: by the methods that define them (`fapkit.methods.adversarial`: FAPrune's and Adversarial Debiasing's).
+STEPS: dict[str, StepSpec] = {"ce": StepSpec(ce_step)}
 
 
-#: The plateau rule's patience (passes without a rise) and the rise that counts, in nats.
-PLATEAU_PATIENCE = 3
-PLATEAU_TOLERANCE = 1e-4
-
-
-def plateaued(trajectory: list[float], patience: int = PLATEAU_PATIENCE, tolerance: float = PLATEAU_TOLERANCE) -> bool:
-    """Whether the last `patience` values all stayed within `tolerance` of the best value before them."""
-    if len(trajectory) <= patience:
-        return False
-    return max(trajectory[-patience:]) <= max(trajectory[:-patience]) + tolerance
-
-
-def _starting_predictions(model: nn.Module, train_loader: Iterable, device: torch.device,
-                          game: AdversaryConfig) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(the heads' input, y, z) per training batch of the model as it is, in train mode; BN buffers left unchanged."""
-    buffers = {name: b.clone() for name, b in model.named_buffers()}
-    if hasattr(train_loader, "epoch"):
-        train_loader.epoch = 0
-    batches = []
-    model.train()
-    with torch.no_grad():
-        for batch in train_loader:
-            x, y, z = as_batch(batch, device)
-            batches.append((adversary_input(one_logit(model(x), y, z), game), y, z))
-        for name, b in model.named_buffers():
-            b.copy_(buffers[name])
-    return batches
-
-
-def heldout_monitor(disc: FairnessDiscriminator, batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                    alpha: float) -> AdversaryMonitor:
-    """The heads' losses on `batches` without training on them, gathered in an `AdversaryMonitor` (of the heads' k groups)."""
-    monitor = AdversaryMonitor(alpha, disc.groups)
-    with torch.no_grad():
-        for prob, y, z in batches:
-            di_each, deo_each = disc.per_sample_losses(prob, y, z)
-            monitor.update(di_each, deo_each, y, z)
-    return monitor
+def register_step(kind: str, spec: StepSpec) -> StepSpec:
+    """Add a step kind (a `fapkit.settings.StepKind`) that stages can train with."""
+    if kind in STEPS:
+        raise ValueError(f"step kind {kind!r} is already registered")
+    STEPS[kind] = spec
+    return spec
 
 
 def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, valid_loader: Iterable,
@@ -374,9 +248,10 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
     start, history, initial_masks = _resume(ckpt_path, stage, players, initial_masks, step)
     best = _load_best(ckpt_path) if select == "best_val_loss" else None
+    kind = STEPS[stage.kind]
     warmup: dict[str, Any] = {}
-    if players.disc is not None and start == 0:  # the reference and the heads' input, with or without a warm-up
-        warmup = warm_up_discriminator(model, players.disc, players.disc_opt, train_loader, stage.game, device)
+    if kind.warm_up is not None and start == 0:  # the reference and the heads' input, with or without a warm-up
+        warmup = kind.warm_up(model, players.disc, players.disc_opt, train_loader, stage.game, device)
     clock = _Clock(stage, _batches_per_epoch(train_loader, stage))
     clock.resume(history)
 
@@ -387,8 +262,8 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
                                                          check=epoch == start, progress=bar, step=step)}
         if epoch == 0:
             record.update(warmup)
-            if warmup and "warmup_status" not in warmup:  # no warm-up: the first epoch's honest advantage decides
-                record["warmup_status"] = _status_of_first_epoch(record, stage.game)
+            if warmup and kind.first_epoch is not None:
+                kind.first_epoch(record, stage.game)
         val = evaluate(model, valid_loader, device=device)
         record.update({f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")})
         if initial_masks is not None:
@@ -409,13 +284,6 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
         # after the last checkpoint and from it: a resumed run recomputes the same statistics
         history[-1]["bn_reestimated"] = reestimate_batchnorm(model, train_loader, device)
     return history
-
-
-def _status_of_first_epoch(record: dict[str, Any], game: AdversaryConfig) -> AdversaryStatus:
-    """`adversary_status` of the first epoch's training advantage (losses before each update) for a game with no warm-up."""
-    reference = Reference(**{k: record[f"warmup_reference_{k}"] for k in ("di", "deo", "null95", "samples", "bins")},
-                          mixed=record["warmup_reference"])
-    return adversary_status(record.get("train_adv_mixed", 0.0), reference, game.warmup_share)
 
 
 @dataclass
@@ -501,10 +369,9 @@ def train_one_epoch(players: Players, stage: Stage, loader: Iterable, epoch: int
     ``groups``, any non-negative integers without one); `progress` is the description of a progress
     bar (None: no bar); `step` replaces the kind's step.
     """
-    if hasattr(loader, "epoch"):
-        loader.epoch = epoch  # the shuffle order depends on (seed, epoch) only: resumable
+    start_epoch(loader, epoch)  # resumable: the order depends on the epoch only
     players.model.train()
-    step_fn, game = step or STEPS[stage.kind], stage.adversary
+    step_fn, game = step or STEPS[stage.kind].step, stage.adversary
     groups = players.disc.groups if players.disc is not None else None
     turn = Round(game, game.lam if game is not None else 0.0,
                  AdversaryMonitor(game.alpha, groups or 2) if game is not None else None)

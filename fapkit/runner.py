@@ -17,10 +17,10 @@ faprune        the normal model, score mask trained adversarially against the   
                DI/DEO discriminator (Algorithm 1), `epochs`
 fairgrape †    the normal model, pruned iteratively keeping each group's share of  unpruned weights, BN
                weight importance, fine-tuned between iterations, then retrained
-               (Lin et al. 2022; `fapkit.fairgrape`)
+               (Lin et al. 2022; `fapkit.methods.fairgrape`)
 ceag †         the normal model, LMW's magnitude mask, fine-tuned with one         unpruned weights, BN
                Lagrange multiplier per group bounding its excess accuracy loss
-               (Hashemizadeh et al. 2024; `fapkit.ceag`)
+               (Hashemizadeh et al. 2024; `fapkit.methods.ceag`)
 =============  ==================================================================  =====================
 
 † not in the paper's tables 2–3 (DESIGN.md §10); each is one spec with a stage trainer of its own.
@@ -46,7 +46,6 @@ run a grid as a Dask task graph. Processes sharing ``runs/`` take a file lock pe
 from __future__ import annotations
 
 import copy
-import importlib
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
@@ -68,7 +67,7 @@ from .registry import MethodSpec, method_names, parent_of, spec_of
 from .splits import load_splits
 from .training.batches import group_count, group_names
 from .training.evaluation import evaluate
-from .training.loop import StageInputs, fit, scheduled_stage
+from .training.loop import StageInputs, fit, scheduled_stage, trainable
 from .training.runtime import keep_freed_memory
 
 #: A user's model: a module, or a function of the seed that returns one (each seed its own init).
@@ -297,7 +296,7 @@ def _warn_undefined(method: str, split: str, undefined: dict[str, str]) -> None:
 
 
 def _adversary_status(method: str, history: list[dict[str, Any]], ctx: _Context) -> str | None:
-    """The game's `fapkit.training.loop.adversary_status`: this stage's own, else that of the parent it starts from."""
+    """The game's `fapkit.methods.adversarial.adversary_status`: this stage's own, else that of the parent it starts from."""
     if history and "warmup_status" in history[0]:
         return str(history[0]["warmup_status"])
     parent = parent_of(method, ctx.cfg)
@@ -368,9 +367,7 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
     spec, cfg = spec_of(method), ctx.cfg
     model = _starting_model(spec, ctx)
     if spec.trainer is not None:  # a method with a stage trainer of its own (FairGRAPE)
-        module, _, function = spec.trainer.partition(":")
-        trainer = getattr(importlib.import_module(module), function)
-        return trainer(StageInputs(model, cfg, ctx.train, ctx.monitor, run_dir, ctx.device, ctx.progress, method))
+        return spec.trainer(StageInputs(model, cfg, ctx.train, ctx.monitor, run_dir, ctx.device, ctx.progress, method))
     masker: Any = None
     channel = cfg.structure == "channel"  # whole output channels (`fapkit.masking.channels`); config refuses the rest
     if spec.mask == "scores":
@@ -392,8 +389,8 @@ def _train_method(method: str, ctx: _Context, run_dir: Path) -> tuple[nn.Module,
             masks = (random_masks(model, cfg.ratio, seed=cfg.seed, scope=cfg.scope) if spec.mask == "random"
                      else magnitude_masks(model, cfg.ratio, scope=cfg.scope))
             masker = attach_fixed(model, masks)
-        lr = cfg.masked_lr if spec.mask != "none" and cfg.masked_lr is not None else cfg.lr
-        params, weight_decay = [p for p in model.parameters() if p.requires_grad], cfg.weight_decay
+        lr = cfg.finetune_lr if spec.mask != "none" else cfg.lr
+        params, weight_decay = trainable(model), cfg.weight_decay
     stage = scheduled_stage(cfg, spec.step, _epochs(spec, cfg), lr, weight_decay=weight_decay,
                             adversary=cfg.adversary if spec.adversarial else None)
     history = fit(model, params, ctx.train, ctx.monitor, stage, masker=masker, workdir=run_dir, progress=ctx.progress,

@@ -41,10 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .masking import attach_fixed, prunable_layers
-from .records import load_torch, save_torch
-from .training.batches import as_batch, group_count, one_logit
-from .training.loop import StageInputs, fit, scheduled_stage
+from ..masking import attach_fixed, prunable_layers
+from ..records import load_torch, save_torch
+from ..registry import FIXED_MASK_FIELDS, MethodSpec, register
+from ..training.batches import as_batch, group_count, one_logit
+from ..training.loop import StageInputs, fit, scheduled_stage, start_epoch, trainable
 
 
 def _check_importance(importance: Any, keep: Any) -> tuple[torch.Tensor, int]:
@@ -374,7 +375,7 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
     layers = prunable_layers(model)
     masks = {name: torch.ones_like(layer.weight, dtype=torch.bool) for name, layer in layers.items()}
     groups = group_count(inputs.train)
-    lr = cfg.masked_lr if cfg.masked_lr is not None else cfg.lr
+    lr = cfg.finetune_lr
     schedule = prune_schedule(cfg.ratio, options.keep_per_iteration)
     history: list[dict[str, Any]] = []
     done, state_path = 0, inputs.workdir / _STATE
@@ -395,7 +396,7 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
             workdir = inputs.workdir / f"iteration-{t:02d}"
             # the authors' fixed fine-tuning between iterations; the final retrain follows the run's budget
             stage = scheduled_stage(cfg, "ce", options.finetune_epochs, lr * FINETUNE_LR_FACTOR, adaptive=False)
-            fine = fit(model, _trainable(model), inputs.train, inputs.monitor, stage, masker=masker, workdir=workdir,
+            fine = fit(model, trainable(model), inputs.train, inputs.monitor, stage, masker=masker, workdir=workdir,
                        progress=inputs.progress, device=device, seed=cfg.seed + t, desc=f"{inputs.desc} it {t}")
             masker.detach()  # the weights are now W ⊙ m; the next iteration masks them further
             shutil.rmtree(workdir, ignore_errors=True)
@@ -407,7 +408,7 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
         history.append(record)
         save_torch(state_path, {"iteration": t, "model": model.state_dict(), "masks": masks, "history": history})
     masker = attach_fixed(model, masks)
-    retrain = fit(model, _trainable(model), inputs.train, inputs.monitor, scheduled_stage(cfg, "ce", cfg.epochs, lr),
+    retrain = fit(model, trainable(model), inputs.train, inputs.monitor, scheduled_stage(cfg, "ce", cfg.epochs, lr),
                   masker=masker, workdir=inputs.workdir / "retrain", progress=inputs.progress, device=device, seed=cfg.seed,
                   desc=f"{inputs.desc} retrain", select="best_val_loss")
     shutil.rmtree(inputs.workdir / "retrain", ignore_errors=True)
@@ -415,16 +416,11 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
     return model, masker, history + [{"iteration": 0, "sparsity": cfg.ratio, **h} for h in retrain]
 
 
-def _trainable(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
 def _first_images(loader: Iterable, n: int | None) -> Iterable:
     """The loader's batches up to about `n` images (None: all of them)."""
     if n is None:
         return loader
-    if hasattr(loader, "epoch"):
-        loader.epoch = 0  # the same images every time: a deterministic importance pass
+    start_epoch(loader, 0)  # the same images every time: a deterministic importance pass
 
     def batches() -> Iterable:
         seen = 0
@@ -434,3 +430,8 @@ def _first_images(loader: Iterable, n: int | None) -> Iterable:
             yield batch
             seen += len(batch[1])
     return batches()
+
+
+# Not a row of the paper's tables 2–3 (DESIGN.md §10): registered after the paper's eight, with its trainer.
+register(MethodSpec("fairgrape", "FairGRAPE", 3, "normal", FIXED_MASK_FIELDS + ("fairgrape",), mask="importance",
+                    trainer=train_stage))

@@ -32,9 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .masking import attach_fixed, magnitude_masks
-from .training.batches import Batch, as_batch, group_count, one_logit
-from .training.loop import Players, Round, StageInputs, fit, scheduled_stage
+from ..masking import attach_fixed, magnitude_masks
+from ..registry import FIXED_MASK_FIELDS, MethodSpec, register
+from ..training.batches import Batch, as_batch, group_count, one_logit
+from ..training.loop import Players, Round, StageInputs, fit, scheduled_stage, trainable
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,15 @@ def train_stage(inputs: StageInputs) -> tuple[nn.Module, Any, list[dict[str, Any
     masker = attach_fixed(model, magnitude_masks(model, cfg.ratio, scope=cfg.scope))
     step = CeagStep(dense, groups, epsilon=options.epsilon, dual_lr=options.dual_lr,
                     replay_buffer=options.replay_buffer)
-    lr = cfg.masked_lr if cfg.masked_lr is not None else cfg.lr
-    params = [p for p in model.parameters() if p.requires_grad]
+    lr, params = cfg.finetune_lr, trainable(model)
     history = fit(model, params, inputs.train, inputs.monitor, scheduled_stage(cfg, "ce", cfg.epochs, lr),
                   masker=masker, workdir=inputs.workdir, progress=inputs.progress, device=device, seed=cfg.seed,
                   desc=inputs.desc, step=step)
     if history:
         history[0].update(dense.to_record())
     return model, masker, history
+
+
+# Not a row of the paper's tables 2–3 (DESIGN.md §10): registered after the paper's eight, with its trainer.
+register(MethodSpec("ceag", "CEAG", 4, "normal", FIXED_MASK_FIELDS + ("ceag",), mask="magnitude",
+                    trainer=train_stage, knob="epsilon"))
