@@ -29,7 +29,8 @@ _METRICS = ("acc", "di", "deo", "deo_max", "deo_mean", "deo_tpr", "groups", "deg
             "group_acc_change", "acc_change_std", "max_excess_gap",  # these three: pruned stages only
             "group_names",  # named groups only (an intersection, a k-valued attribute)
             "adversary_status",  # stages that play (or start from) an adversarial game: `adversary_of`
-            "undefined")  # metrics the test split cannot define, with the reason (`fapkit.training.evaluation.evaluate`)
+            "undefined",  # metrics the test split cannot define, with the reason (`fapkit.training.evaluation.evaluate`)
+            "at_chance")  # validation accuracy not above the majority-class rate (`fapkit.fairness.metrics.at_chance`)
 
 
 @dataclass
@@ -71,6 +72,13 @@ class RunResult:
     def near_constant(self) -> bool:
         """Not degenerate, but a group's selection rate is within 0.05 of 0 or 1 (`fapkit.fairness.metrics.is_near_constant`)."""
         return bool(self.metrics.get("near_constant", is_near_constant(self.metrics["groups"])))
+
+    @property
+    def at_chance(self) -> bool:
+        """Its validation accuracy is not above the majority-class rate (`fapkit.fairness.metrics.at_chance`): the
+        model has not learnt the target, so its fairness says nothing of the method (False for records from before
+        the flag)."""
+        return bool(self.metrics.get("at_chance", False))
 
     @property
     def uninformed(self) -> bool:

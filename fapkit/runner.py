@@ -58,7 +58,7 @@ import torch.nn as nn
 from .cache import RunResult, is_cached, load_result, save_result, stage_dir, stage_key, stage_lock, stage_settings
 from .config import RunConfig, make_config, resolve_budget, updated
 from .data import make_loader
-from .fairness.metrics import accuracy_change
+from .fairness.metrics import accuracy_change, at_chance, majority_rate
 from .masking import attach_fixed, attach_scores, magnitude_masks, random_masks
 from .masking.channels import attach_channel_fixed, attach_channel_scores, channel_magnitude_masks
 from .masking.layers import is_prunable
@@ -256,6 +256,7 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
         metrics["group_names"] = valid_metrics["group_names"] = names
     for split, measured in (("test", metrics), ("validation", valid_metrics)):
         _warn_undefined(method, split, measured.get("undefined", {}))
+    _flag_at_chance(method, metrics, valid_metrics)
     status = _adversary_status(method, history, ctx)
     if status is not None:
         metrics["adversary_status"] = valid_metrics["adversary_status"] = status
@@ -284,6 +285,19 @@ def _compute_stage(method: str, ctx: _Context, run_dir: Path) -> RunResult:
     ctx.computed_seconds = parents_before + elapsed
     save_result(result, run_dir)
     return result
+
+
+def _flag_at_chance(method: str, metrics: dict[str, Any], valid_metrics: dict[str, Any]) -> None:
+    """Flag (record and warn) a model whose validation accuracy is not above the majority-class rate."""
+    flag = at_chance(valid_metrics["acc"], valid_metrics["groups"])
+    metrics["at_chance"] = valid_metrics["at_chance"] = flag
+    if flag:
+        majority, n = majority_rate(valid_metrics["groups"])
+        warnings.warn(f"{method}: validation accuracy {valid_metrics['acc']:.3f} is not above always predicting the "
+                      f"commoner label ({majority:.3f} on {n} samples, + 2 standard errors): the model has not learnt "
+                      "the target, and its DI / DEO describe a near-chance predictor; train longer (pretrain_epochs, "
+                      "epochs, patience, budget_ceiling) or on more data (the result is flagged `at_chance`)",
+                      UserWarning, stacklevel=3)
 
 
 def _warn_undefined(method: str, split: str, undefined: dict[str, str]) -> None:

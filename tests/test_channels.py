@@ -209,3 +209,27 @@ def test_rebuild_narrows_a_shrunk_resnet():
     again = rebuild("resnet18", narrow.state_dict()).eval()
     with torch.no_grad():
         assert torch.equal(again(x), narrow(x))
+
+
+def test_the_narrowed_model_runs_from_its_onnx_file_in_a_process_without_the_kit_or_torch(channel_runs, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    result = channel_runs[1]["faprune"]
+    manifest = result.save(tmp_path / "export", onnx=True, remeasure=False)
+    assert manifest["onnx"]["checked"] and manifest["onnx"]["max_abs_diff"] <= 1e-4
+    torch.manual_seed(4)
+    x = torch.rand(6, 3, 32, 32)  # another batch size than the export's example
+    with torch.no_grad():
+        want = result.model.eval()(x).numpy()
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", x.numpy())
+    code = ("import sys; sys.modules['fapkit'] = None; sys.modules['torch'] = None\n"  # importing either now fails
+            "import numpy as np, onnxruntime as ort\n"
+            f"s = ort.InferenceSession({str(tmp_path / 'export' / 'model.onnx')!r}, providers=['CPUExecutionProvider'])\n"
+            f"y = s.run(None, {{s.get_inputs()[0].name: np.load({str(tmp_path / 'x.npy')!r})}})[0]\n"
+            f"np.save({str(tmp_path / 'y.npy')!r}, y)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == want.shape and abs(got - want).max() <= 1e-4

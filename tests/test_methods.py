@@ -171,3 +171,30 @@ def test_a_pruning_method_refuses_a_model_with_nothing_to_prune(tmp_path):
                                          r"prune: normal, adv_debias"):
         fapkit.run("fair_lmw", preset="smoke", model=Scale(), train=batches, valid=batches, test=batches,
                    runs_dir=tmp_path)
+
+
+def test_a_model_that_learnt_nothing_is_flagged_at_chance_and_warned_and_a_trained_one_is_not(tmp_path):
+    import warnings
+
+    from fapkit.data.tabular import TabularConfig, mlp, tabular_loaders
+
+    train, valid, test = tabular_loaders(TabularConfig(n_train=600, n_valid=400, n_test=400, seed=3))
+
+    class Mute(torch.nn.Module):  # a logit of exactly 0 whatever it learns: always predicts y = 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(10, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x) * 0.0
+
+    with pytest.warns(UserWarning, match=r"normal: validation accuracy 0\.\d+ is not above always predicting"):
+        res = fapkit.run("normal", preset="smoke", model=lambda s: Mute(), train=train, valid=valid, test=test,
+                         runs_dir=tmp_path / "a", pretrain_epochs=1)
+    assert res.at_chance and res.metrics["at_chance"] and res.valid_metrics["at_chance"]
+    assert fapkit.RunResult.from_record(res.to_record(), res.config).at_chance  # what the cache reads back
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fine = fapkit.run("normal", preset="smoke", model=lambda s: mlp(10, seed=s), train=train, valid=valid,
+                          test=test, runs_dir=tmp_path / "b", pretrain_epochs=3)
+    assert not fine.at_chance and fine.acc > 0.6

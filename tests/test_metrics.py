@@ -711,3 +711,15 @@ def test_evaluate_k_groups():
     assert list(rep4["groups"]) == [0, 1, 2, 3] and rep4["di"] == rep["di"]
     with pytest.raises(ValueError, match=r"z must hold only 0/1 values"):
         evaluate(_Net(), batches, groups=2)
+
+
+def test_majority_rate_and_at_chance_hand_computed():
+    from fapkit.fairness.metrics import at_chance, majority_rate
+
+    y = np.array([1] * 60 + [0] * 40)
+    z = np.array([0, 1] * 50)
+    rates = group_rates(y, np.zeros(100, dtype=int), sensitive_features=z)
+    assert majority_rate(rates) == (0.6, 100)
+    # 2 standard errors of a 0.6 rate on 100 samples: 2·√(0.24 / 100) = 0.098, so the line is at 0.698
+    assert at_chance(0.69, rates) and not at_chance(0.70, rates)
+    assert at_chance(0.4, rates)  # below the majority rate is at chance too

@@ -97,7 +97,7 @@ def _against(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
             "delta": deo.mean, "low": deo.low, "high": deo.high,
             "verdict": stats.verdict(deo, lower_is_fairer=True),
             "acc_delta": acc.mean, "acc_low": acc.low, "acc_high": acc.high,
-            "uninformed": sum(bool(r.uninformed) for r in ours)}
+            "uninformed": sum(bool(r.uninformed) for r in ours), "at_chance": sum(bool(r.at_chance) for r in ours)}
 
 
 def _against_better(ours: list[Any], bases: dict[str, list[Any]]) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def _summary(runs: list[Any]) -> dict[str, Any]:
 
     deo, deo_std, _ = stats.mean_std(r.deo for r in runs)
     acc, acc_std, _ = stats.mean_std(r.acc for r in runs)
-    return {"deo": deo, "deo_std": deo_std, "acc": acc, "acc_std": acc_std,
+    return {"deo": deo, "deo_std": deo_std, "acc": acc, "acc_std": acc_std, "at_chance": sum(r.at_chance for r in runs),
             "valid_deo": stats.mean_std(r.valid_metrics.get("deo", math.nan) for r in runs)[0],
             "valid_deo_se": stats.mean_std(deo_standard_error(r.valid_metrics.get("groups", {}))
                                            for r in runs)[0]}
@@ -237,12 +237,18 @@ def methods_markdown(rows: list[dict[str, Any]]) -> str:
         if "methods" not in r:
             continue
         m = r["methods"]
-        cells = [f"{m[n]['deo']:.3f} ± {m[n]['deo_std']:.3f} ({m[n]['acc']:.3f})" if n in m else "–" for n in names]
+        cells = [_method_cell(m[n]) if n in m else "–" for n in names]
         g = r["game"]
         lines.append(f"| {r['task']} | " + " | ".join(cells)
                      + f" | {g['delta']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] {g['verdict']} | "
                        f"{m['lmw']['valid_deo_se']:.3f} |")
     return "\n".join(lines)
+
+
+def _method_cell(m: dict[str, Any]) -> str:
+    """DEO ± std (accuracy), and how many of its runs are at chance (`fapkit.fairness.metrics.at_chance`)."""
+    chance = f" ⚠ {m['at_chance']} at chance" if m.get("at_chance") else ""
+    return f"{m['deo']:.3f} ± {m['deo_std']:.3f} ({m['acc']:.3f}){chance}"
 
 
 def diagnosis_markdown(rows: list[dict[str, Any]], start: str = "faprune") -> str:

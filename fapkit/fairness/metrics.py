@@ -488,6 +488,25 @@ def fairness_report(y_true: ArrayLike, y_pred: ArrayLike, *, sensitive_features:
     return report
 
 
+def majority_rate(groups: dict[Any, dict[str, Any]]) -> tuple[float, int]:
+    """The accuracy of always predicting the commoner label, and the number of samples, from `group_rates`."""
+    n_pos = sum(int(g["n_pos"]) for g in groups.values())
+    n = n_pos + sum(int(g["n_neg"]) for g in groups.values())
+    return (max(n_pos, n - n_pos) / n if n else math.nan), n
+
+
+def at_chance(acc: float, groups: dict[Any, dict[str, Any]], z_score: float = 2.0) -> bool:
+    """Whether accuracy `acc` is not above the majority-class rate by `z_score` binomial standard errors.
+
+    Such a model has not learnt the target (an untrained network, or a stage stopped too early); its DI
+    and DEO describe a near-chance predictor, not the method. ``groups``: `group_rates` of the same samples.
+    """
+    majority, n = majority_rate(groups)
+    if not n or math.isnan(acc):
+        return False
+    return acc <= majority + z_score * math.sqrt(majority * (1 - majority) / n)
+
+
 def accuracy_change(groups: dict[Any, dict[str, Any]], dense_groups: dict[Any, dict[str, Any]], acc: float,
                     dense_acc: float) -> dict[str, Any]:
     """How pruning changed each group's accuracy against the dense model it started from.
