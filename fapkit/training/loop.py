@@ -237,13 +237,7 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
     if not params:
         raise ValueError("nothing to train: the stage was given no parameters (does the model have any?)")
     device = torch.device(device)
-    model.to(device)
-    groups = group_count(train_loader) if stage.adversarial else 2
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
-    if masker is not None:
-        masker.bind(opt)  # fixed masks: pruned weights stay exactly zero through momentum and weight decay
-    players = Players(model, params, opt, *_discriminator(stage, device, groups))
+    players = _players(model, params, stage, train_loader, device, seed, masker)
     ckpt_path = Path(workdir) / CHECKPOINT if workdir is not None else None
     initial_masks = masker.masks() if masker is not None and masker.learns_mask else None
     start, history, initial_masks = _resume(ckpt_path, stage, players, initial_masks, step)
@@ -264,8 +258,7 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
             record.update(warmup)
             if warmup and kind.first_epoch is not None:
                 kind.first_epoch(record, stage.game)
-        val = evaluate(model, valid_loader, device=device)
-        record.update({f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")})
+        record.update(_validation(model, valid_loader, device))
         if initial_masks is not None:
             record["mask_changed"] = _fraction_changed(initial_masks, masker.masks())
         history.append(record)
@@ -277,13 +270,41 @@ def fit(model: nn.Module, params: list[nn.Parameter], train_loader: Iterable, va
             if best is not None and best["epoch"] == epoch + 1:
                 save_torch(ckpt_path.with_name(BEST), best)
         epoch += 1
+    _finish(model, history, best, stage, train_loader, device)
+    return history
+
+
+def _players(model: nn.Module, params: list[nn.Parameter], stage: Stage, train_loader: Iterable, device: torch.device,
+             seed: int, masker: Any) -> Players:
+    """The model on `device` with its optimiser (bound to fixed masks) and, in adversarial stages, the discriminator.
+
+    The sensitive groups are counted before the seed is set (a counting pass leaves the run's random numbers
+    alone), and the discriminator is initialised after it.
+    """
+    model.to(device)
+    groups = group_count(train_loader) if stage.adversarial else 2
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    if masker is not None:
+        masker.bind(opt)  # fixed masks: pruned weights stay exactly zero through momentum and weight decay
+    return Players(model, params, opt, *_discriminator(stage, device, groups))
+
+
+def _validation(model: nn.Module, valid_loader: Iterable, device: torch.device) -> dict[str, float]:
+    """The epoch record's validation metrics (``val_acc``, ``val_di``, ``val_deo``, ``val_loss``)."""
+    val = evaluate(model, valid_loader, device=device)
+    return {f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")}
+
+
+def _finish(model: nn.Module, history: list[dict[str, Any]], best: dict[str, Any] | None, stage: Stage,
+            train_loader: Iterable, device: torch.device) -> None:
+    """After the last epoch: the selected epoch's model (``select="best_val_loss"``), then fresh BN statistics."""
     if best is not None and history:
         model.load_state_dict(best["model"])
         history[-1]["selected_epoch"] = best["epoch"]
     if stage.bn_reestimate and history:
         # after the last checkpoint and from it: a resumed run recomputes the same statistics
         history[-1]["bn_reestimated"] = reestimate_batchnorm(model, train_loader, device)
-    return history
 
 
 @dataclass
