@@ -57,7 +57,7 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
     by_method = by_seed(chosen, lambda r: r.method, lambda k: method_title(str(k)))
     table = paper_table or ("2" if metric == "DEO" else "3")
     panel = paper.panel(table, target=target, metric=metric)
-    m = metric_key(metric)
+    metric_key(metric)  # an unknown metric is refused before any pairing
     rows = []
     for base in baselines:
         title = row_title(base)
@@ -71,46 +71,66 @@ def direction_summary(results: Sequence[Any], *, metric: Metric, target: str | N
         if not ours or not other:
             notes.append(f"{'FAPrune' if not ours else title} not run")
         else:
-            unpaired = [f"{seed_list(only)} only for {who}" for only, who in
-                        ((sorted(set(ours) - set(other)), "FAPrune"), (sorted(set(other) - set(ours)), title)) if only]
-            if unpaired:
-                notes.append(", ".join(unpaired) + ": not paired")
-            common = sorted(set(ours) & set(other))
-            undefined = [s for s in common
-                         if math.isnan(float(ours[s].metrics[m])) or math.isnan(float(other[s].metrics[m]))]
-            if undefined:
-                notes.append(f"{metric} undefined in {seed_list(undefined)} (a model predicts no positives)")
-            used = [s for s in common if s not in undefined]
-            if not common:
-                notes.append("no seed run by both")
-            elif len(used) == 1:
-                notes.append("1 seed: no interval")
+            used = _pairable_seeds(ours, other, title, metric, notes)
             if used:
-                a = [float(ours[s].metrics[m]) for s in used]
-                b = [float(other[s].metrics[m]) for s in used]
-                diff = stats.paired_interval(a, b)
-                acc = stats.paired_interval([float(ours[s].acc) for s in used], [float(other[s].acc) for s in used])
-                mean_a, mean_b = stats.mean_std(a)[0], stats.mean_std(b)[0]
-                row.update(seeds=len(used), ours=mean_a, theirs=mean_b, delta=diff.mean, low=diff.low,
-                           high=diff.high, ratio=mean_a / mean_b if mean_b != 0 else math.nan,
-                           verdict=stats.verdict(diff, lower_is_fairer=metric == "DEO"),
-                           acc_delta=acc.mean, acc_low=acc.low, acc_high=acc.high,
-                           degenerate=sum(int(ours[s].degenerate) + int(other[s].degenerate) for s in used),
-                           near_constant=sum(int(getattr(ours[s], "near_constant", False))
-                                             + int(getattr(other[s], "near_constant", False)) for s in used),
-                           uninformed=sum(int(getattr(ours[s], "uninformed", False))
-                                          + int(getattr(other[s], "uninformed", False)) for s in used))
+                row.update(_paired(ours, other, used, metric))
         row["note"] = "; ".join(notes)
-        if panel is not None:
-            po, pb = panel.find("faprune"), panel.find(base)
-            if po is not None and pb is not None:
-                row["paper_fairer"] = bool(po.value < pb.value if metric == "DEO" else po.value > pb.value)
+        row["paper_fairer"] = _paper_fairer(panel, base, metric)
         rows.append(row)
     df = pd.DataFrame(rows, columns=_DIRECTION_COLUMNS)
     df.attrs["title"] = f"Direction: FAPrune vs {', '.join(method_title(b) for b in baselines)} ({metric})"
     df.attrs["note"] = (f"delta = ours − baseline, {_INTERVAL_NOTE}; fairer = lower DEO or higher DI; "
                         "acc_delta = our accuracy − baseline's (same pairing)." + _marked(baselines))
     return df
+
+
+def _pairable_seeds(ours: Mapping[Any, Any], other: Mapping[Any, Any], title: str, metric: Metric,
+                    notes: list[str]) -> list[Any]:
+    """The seeds both sides ran with the metric defined on both; what was left out, and why, added to `notes`."""
+    m = metric_key(metric)
+    unpaired = [f"{seed_list(only)} only for {who}" for only, who in
+                ((sorted(set(ours) - set(other)), "FAPrune"), (sorted(set(other) - set(ours)), title)) if only]
+    if unpaired:
+        notes.append(", ".join(unpaired) + ": not paired")
+    common = sorted(set(ours) & set(other))
+    undefined = [s for s in common if math.isnan(float(ours[s].metrics[m])) or math.isnan(float(other[s].metrics[m]))]
+    if undefined:
+        notes.append(f"{metric} undefined in {seed_list(undefined)} (a model predicts no positives)")
+    used = [s for s in common if s not in undefined]
+    if not common:
+        notes.append("no seed run by both")
+    elif len(used) == 1:
+        notes.append("1 seed: no interval")
+    return used
+
+
+def _flagged(ours: Mapping[Any, Any], other: Mapping[Any, Any], used: Sequence[Any], flag: str) -> int:
+    """How many of the paired runs, both sides, carry `flag` (degenerate, near_constant, uninformed)."""
+    return sum(int(bool(getattr(ours[s], flag, False))) + int(bool(getattr(other[s], flag, False))) for s in used)
+
+
+def _paired(ours: Mapping[Any, Any], other: Mapping[Any, Any], used: Sequence[Any], metric: Metric) -> dict[str, Any]:
+    """The row's numbers over the paired seeds: means, the paired interval and verdict, accuracy, the flag counts."""
+    m = metric_key(metric)
+    a, b = [float(ours[s].metrics[m]) for s in used], [float(other[s].metrics[m]) for s in used]
+    diff = stats.paired_interval(a, b)
+    acc = stats.paired_interval([float(ours[s].acc) for s in used], [float(other[s].acc) for s in used])
+    mean_a, mean_b = stats.mean_std(a)[0], stats.mean_std(b)[0]
+    return dict(seeds=len(used), ours=mean_a, theirs=mean_b, delta=diff.mean, low=diff.low, high=diff.high,
+                ratio=mean_a / mean_b if mean_b != 0 else math.nan,
+                verdict=stats.verdict(diff, lower_is_fairer=metric == "DEO"),
+                acc_delta=acc.mean, acc_low=acc.low, acc_high=acc.high,
+                **{flag: _flagged(ours, other, used, flag) for flag in ("degenerate", "near_constant", "uninformed")})
+
+
+def _paper_fairer(panel: Any, base: str, metric: Metric) -> bool | None:
+    """Whether the paper's panel has FAPrune fairer than `base` (None when it does not report both)."""
+    if panel is None:
+        return None
+    po, pb = panel.find("faprune"), panel.find(base)
+    if po is None or pb is None:
+        return None
+    return bool(po.value < pb.value if metric == "DEO" else po.value > pb.value)
 
 
 def direction_table(groups: Mapping[tuple[str, str], Sequence[Any]],
