@@ -15,6 +15,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torchvision
@@ -65,6 +66,32 @@ def _load_average() -> float | None:
         return None
 
 
+def _time_pair(pair: dict[str, Callable[[], None]], steps: int, warmup: int) -> dict[str, list[float]]:
+    """Each step's time (ms) of the two step functions of `pair`, interleaved, the order alternating every round."""
+    for _ in range(warmup):
+        for step in pair.values():
+            step()
+    pair_times: dict[str, list[float]] = {n: [] for n in pair}
+    names = list(pair)
+    for i in range(steps):
+        for n in names[i % 2 :] + names[: i % 2]:
+            start = time.perf_counter()
+            pair[n]()
+            pair_times[n].append((time.perf_counter() - start) * 1e3)
+    return pair_times
+
+
+def _search_counters(masker: Any) -> dict[str, int]:
+    """The band search's counters summed over a score masker's layer groups (selections, retries, fallbacks)."""
+    stats = [g.search.stats for g in masker.engine.groups]
+    return {
+        "selections": sum(s.calls for s in stats),
+        "band_retries": sum(s.band_retries for s in stats),
+        "fallbacks": sum(s.fallbacks for s in stats),
+        "band_values": sum(s.last_band for s in stats),
+    }
+
+
 def bench_masking(
     *,
     steps: int = 30,
@@ -104,17 +131,7 @@ def bench_masking(
     # the rotation would add cache pressure (about 0.02 on the ratio) that no run has
     times: dict[str, list[float]] = {}
     for name in ("masked", "global"):
-        pair = {"dense": runs["dense"], name: runs[name]}
-        for _ in range(warmup):
-            for step in pair.values():
-                step()
-        pair_times: dict[str, list[float]] = {n: [] for n in pair}
-        names = list(pair)
-        for i in range(steps):
-            for n in names[i % 2 :] + names[: i % 2]:
-                start = time.perf_counter()
-                pair[n]()
-                pair_times[n].append((time.perf_counter() - start) * 1e3)
+        pair_times = _time_pair({"dense": runs["dense"], name: runs[name]}, steps, warmup)
         times[name], times[f"dense_vs_{name}"] = pair_times[name], pair_times["dense"]
     times["dense"] = times["dense_vs_masked"] + times["dense_vs_global"]
     med = {name: statistics.median(ts) for name, ts in times.items()}
@@ -123,15 +140,6 @@ def bench_masking(
         name: statistics.median(m / d for m, d in zip(times[name], times[f"dense_vs_{name}"]))
         for name in ("masked", "global")
     }
-
-    def counters(masker) -> dict[str, int]:
-        stats = [g.search.stats for g in masker.engine.groups]
-        return {
-            "selections": sum(s.calls for s in stats),
-            "band_retries": sum(s.band_retries for s in stats),
-            "fallbacks": sum(s.fallbacks for s in stats),
-            "band_values": sum(s.last_band for s in stats),
-        }
 
     return {
         "dense_step_ms": med["dense"],
@@ -152,8 +160,8 @@ def bench_masking(
         "allocator_tuned": allocator_tuned,
         "load_average": [load_before, _load_average()],  # other processes skew timings
         "torch": torch.__version__,
-        "layer_search": counters(layer_masker),
-        "global_search": counters(global_masker),
+        "layer_search": _search_counters(layer_masker),
+        "global_search": _search_counters(global_masker),
     }
 
 
