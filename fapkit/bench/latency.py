@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 
 from ..masking import magnitude_masks
 from ..models import build_model
+from .masking import interleaved_times
 
 
 def _pruned(model: nn.Module, ratio: float) -> nn.Module:
@@ -46,18 +46,8 @@ def _narrowed(model: nn.Module, ratio: float, size: int) -> nn.Module:
 
 
 def _median_ms(runners: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median ms of each runner, the runners interleaved (order alternating) after `warmup` rounds."""
-    for _ in range(warmup):
-        for run in runners.values():
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for i in range(repeats):
-        for name in names[i % len(names):] + names[: i % len(names)]:
-            start = time.perf_counter()
-            runners[name]()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    """Median ms of each runner, the runners interleaved (`fapkit.bench.masking.interleaved_times`)."""
+    return {name: statistics.median(ts) for name, ts in interleaved_times(runners, repeats, warmup).items()}
 
 
 def _onnx_session(model: nn.Module, size: int, threads: int):

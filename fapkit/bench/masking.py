@@ -66,19 +66,20 @@ def _load_average() -> float | None:
         return None
 
 
-def _time_pair(pair: dict[str, Callable[[], None]], steps: int, warmup: int) -> dict[str, list[float]]:
-    """Each step's time (ms) of the two step functions of `pair`, interleaved, the order alternating every round."""
+def interleaved_times(runners: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Each call's time (ms) of every runner, the runners interleaved with the order rotating every round, after
+    `warmup` untimed rounds: slow load changes of the machine fall on all of them alike."""
     for _ in range(warmup):
-        for step in pair.values():
-            step()
-    pair_times: dict[str, list[float]] = {n: [] for n in pair}
-    names = list(pair)
-    for i in range(steps):
-        for n in names[i % 2 :] + names[: i % 2]:
+        for run in runners.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for i in range(repeats):
+        for name in names[i % len(names):] + names[: i % len(names)]:
             start = time.perf_counter()
-            pair[n]()
-            pair_times[n].append((time.perf_counter() - start) * 1e3)
-    return pair_times
+            runners[name]()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return times
 
 
 def _search_counters(masker: Any) -> dict[str, int]:
@@ -131,7 +132,7 @@ def bench_masking(
     # the rotation would add cache pressure (about 0.02 on the ratio) that no run has
     times: dict[str, list[float]] = {}
     for name in ("masked", "global"):
-        pair_times = _time_pair({"dense": runs["dense"], name: runs[name]}, steps, warmup)
+        pair_times = interleaved_times({"dense": runs["dense"], name: runs[name]}, steps, warmup)
         times[name], times[f"dense_vs_{name}"] = pair_times[name], pair_times["dense"]
     times["dense"] = times["dense_vs_masked"] + times["dense_vs_global"]
     med = {name: statistics.median(ts) for name, ts in times.items()}
