@@ -7,7 +7,7 @@ live in `fapkit.masking` (prunable layers), `fapkit.fairness.discriminators`, `f
 `fapkit.fairness.metrics` (DI, DEO) and `fapkit.data` (SynthFaces, CelebA, LFW).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from . import methods  # noqa: E402,F401  (registers the adversarial step kinds of FAPrune and Adversarial Debiasing)
 from .cache import RunResult  # noqa: E402

@@ -6,6 +6,7 @@ nested section (`DataConfig`, `AdversaryConfig`) may be given by its own name, e
 """
 from __future__ import annotations
 
+import math
 from dataclasses import fields, replace
 from typing import Any, Literal
 
@@ -73,7 +74,8 @@ _PRESET_VALUES: dict[str, dict[str, Any]] = {
     # final validation (for choosing settings) all 5,000. Scratch gets the pretraining budget.
     # masked_lr 3e-3: the fixed-mask stages' weight lr, searched on validation accuracy (README "Presets").
     # budget "auto": these epoch counts on ResNet18 and SynthFaces, where they were searched; the patience
-    # rule for any other architecture, dataset or a user's model (`resolve_budget`, README "Stage budgets").
+    # rule for any other architecture, dataset or a user's model (`resolve_budget`, README "Stage budgets"),
+    # whose floor keeps at least the optimiser steps these epochs take at home.
     "quick": dict(arch="resnet18", epochs=3, pretrain_epochs=4, budget="auto", lr=1e-3, score_lr=1e-2, masked_lr=3e-3,
                   scratch_epochs=4,
                   **_SHORT_SCHEDULE_ADVERSARY, fairgrape=_SHORT_FAIRGRAPE, ceag=_SHORT_CEAG,
@@ -104,12 +106,15 @@ def resolve_budget(cfg: RunConfig, *, user: bool = False, given: bool = False) -
     """
     if user and not given and _PRESET_VALUES[cfg.preset].get("budget") == "auto":
         cfg = replace(cfg, budget="auto")
-    if cfg.budget != "auto":
-        return cfg
     home = BUDGET_HOME.get(cfg.preset)
-    here = {"arch": cfg.arch, **{k: getattr(cfg.data, k) for k in ("name", "target", "size", "n_train")}}
-    at_home = not user and home is not None and here == home
-    return replace(cfg, budget="fixed" if at_home else "patience")
+    if cfg.budget == "auto":
+        here = {"arch": cfg.arch, **{k: getattr(cfg.data, k) for k in ("name", "target", "size", "n_train")}}
+        at_home = not user and home is not None and here == home
+        cfg = replace(cfg, budget="fixed" if at_home else "patience")
+    if cfg.budget == "patience" and cfg.budget_epoch_steps is None:
+        # the rule's floor in optimiser steps: an epoch of the split the preset's epoch counts were chosen on
+        cfg = replace(cfg, budget_epoch_steps=math.ceil(home["n_train"] / cfg.batch_size) if home else 0)
+    return cfg
 
 
 def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
@@ -128,7 +133,7 @@ def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
 
 #: Settings for which None is a value of its own (not "keep the preset's value").
 _NULLABLE = ("weights", "root", "correlation", "n_train", "n_valid", "n_test", "n_monitor", "scratch_epochs",
-             "masked_lr", "labels", "positive", "split_fractions")
+             "masked_lr", "labels", "positive", "split_fractions", "budget_epoch_steps")
 
 
 #: Architectures whose channel dependencies torch-pruning cannot trace, and why.
@@ -214,6 +219,10 @@ def validate(cfg: RunConfig) -> None:
         check_type(name, getattr(cfg, name), int)
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    check_type("budget_epoch_steps", cfg.budget_epoch_steps, (int, type(None)))
+    if cfg.budget_epoch_steps is not None and cfg.budget_epoch_steps < 0:
+        raise ValueError(f"budget_epoch_steps must be >= 0 (0: the floor is the epoch count alone), "
+                         f"got {cfg.budget_epoch_steps}")
     check_type("budget_tail", cfg.budget_tail, (int, float))
     if not 0.0 <= cfg.budget_tail <= 1.0:
         raise ValueError(f"budget_tail must be a fraction of the main phase in [0, 1], got {cfg.budget_tail}")

@@ -18,9 +18,10 @@ from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setti
 COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
 #: Settings added to keys already in use, left out of a key at this value so that every result cached before
 #: they existed keeps its key (``structure="weight"`` is what every stage did before channel pruning).
-KEY_DEFAULTS = {"structure": "weight"}
+KEY_DEFAULTS = {"structure": "weight", "budget_epoch_steps": None}
 #: How every stage trains over time (`fapkit.training.schedule`, `fapkit.training.batchnorm`): read by every stage's key.
-SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail")
+SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail",
+                   "budget_epoch_steps")
 
 
 @dataclass(frozen=True)

@@ -215,9 +215,11 @@ class RunConfig:
     schedule: LrSchedule = "cosine"    # weights' and scores' lr: "cosine" (warm-up, then to ≈ 0) or "constant"
     lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
     bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
-    budget: Budget = "fixed"           # "patience": every stage trains until its validation loss stops improving
-    patience: int = 2                  # ... for this many epochs (`fapkit.training.budget`), then a cosine tail
-    budget_ceiling: int = 4            # ... for at most this many times the stage's fixed epoch count
+    budget: Budget = "fixed"           # "patience": every stage trains until neither its validation loss nor accuracy
+    patience: int = 2                  # ... improves for this many epochs (`fapkit.training.budget`), then a cosine tail
+    budget_epoch_steps: int | None = None  # ... for at least its fixed epoch count, each counted as at least this many
+    # optimiser steps (None: as many as an epoch of the preset's home split takes, `fapkit.config.resolve_budget`)
+    budget_ceiling: int = 4            # ... and at most this many times that floor
     budget_tail: float = 0.25          # ... the tail lasting this fraction of the epochs before it (at least one)
     scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs
     weight_decay: float = 0.0

@@ -82,7 +82,8 @@ _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "structure": "channel", "alpha
             "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
             "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10,
             "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7, "disc_input": "logit", "warmup_share": 0.3,
-            "budget": "patience", "patience": 3, "budget_ceiling": 2, "budget_tail": 0.5}
+            "budget": "patience", "patience": 3, "budget_ceiling": 2, "budget_tail": 0.5,
+            "budget_epoch_steps": 9}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",
                  "n_train": 11, "n_valid": 11, "n_test": 11, "n_monitor": 5, "correlation": 0.3, "label_noise": 0.1,
                  "data_seed": 3, "labels": "t.csv", "image_column": "path", "positive": "yes",

@@ -5,17 +5,24 @@ has no epoch count of its own; one rule, fixed before any result was looked at a
 every stage of every method (dense pretraining included), decides its length:
 
 1. *main phase*: after the linear lr warm-up, train at the stage's peak learning rate for at least
-   the stage's fixed-budget epoch count (the floor: the rule only ever adds training) and evaluate
-   the monitored validation split after every epoch; the phase ends once its loss has not improved
-   by more than `MIN_DELTA` over the last ``patience`` epochs (`main_phase_over`), or at
-   ``max_epochs`` (the ceiling: ``budget_ceiling`` × the floor);
+   the *floor* (`floor_epochs`: the stage's fixed-budget epoch count, and at least as many optimiser
+   steps as those epochs take on the preset's home split, ``epoch_steps`` per epoch: the rule only
+   ever adds training) and evaluate the monitored validation split after every epoch; the phase ends
+   once, over the last ``patience`` epochs, neither its loss fell by more than `MIN_DELTA` nor its
+   accuracy rose by more than one binomial standard error (`main_phase_over`), or at the ceiling
+   (``ceiling`` × the floor);
 2. *tail*: a half cosine from the peak to ≈ 0 over ``ceil(budget_tail × main epochs)`` epochs
    (at least one), so the reported model is one the schedule settled in (`lr_factor`).
 
-The lr warm-up and the λ ramp are fractions of the floor, as under the fixed budget. The floor
-exists because a first version without one (the phase could end after ``patience + 1`` epochs)
+The lr warm-up and the λ ramp are fractions of the floor, as under the fixed budget.
+
+Why each part (measured, README "FAPrune off the benchmark"): a first version without a floor
 stopped MobileNetV2's dense training after 4 epochs on a validation loss that was still noisy
-(0.703, 0.692, 0.701, 0.712), at 0.63 accuracy: less training than the fixed budget gave.
+(0.703, 0.692, 0.701, 0.712), at 0.63 accuracy. A second floored the phase in epochs and read the
+loss alone: on 2,000 images (32 steps an epoch) dense models stopped after 160–256 steps, because
+a few hundred steps make a model over-confident, so its validation loss rises while its accuracy
+still does (ShuffleNetV2: loss 0.712 → 0.792 as accuracy rose 0.505 → 0.601). Hence the floor in
+steps and the accuracy's vote.
 
 Every decision is a function of the epoch records alone, so a
 resumed stage reaches the same decision (`fapkit.training.loop.fit` reads it back from the history).
@@ -31,16 +38,34 @@ MIN_DELTA = 1e-3
 DEFAULT_CEILING = 4
 
 
+def floor_epochs(epochs: int, steps_per_epoch: int, epoch_steps: int = 0) -> int:
+    """The main phase's floor: `epochs`, and at least ``epochs × epoch_steps`` optimiser steps."""
+    return max(epochs, math.ceil(epochs * epoch_steps / max(steps_per_epoch, 1)))
+
+
 def main_phase_over(val_losses: Sequence[float], *, patience: int, max_epochs: int, min_epochs: int = 1,
-                    min_delta: float = MIN_DELTA) -> bool:
-    """Whether the main phase ends after these epochs' validation losses (one per epoch so far)."""
+                    min_delta: float = MIN_DELTA, val_accs: Sequence[float] = (), n_valid: int = 0) -> bool:
+    """Whether the main phase ends after these epochs' validation losses (and accuracies, one each per epoch).
+
+    The phase goes on while the last `patience` epochs either lowered the best loss before them by more
+    than `min_delta`, or (`val_accs` given) raised the best accuracy before them by more than its binomial
+    standard error on `n_valid` examples (any rise when `n_valid` is 0).
+    """
     n = len(val_losses)
     if n >= max_epochs:
         return True
     if n <= patience or n < min_epochs:
         return False
-    best_before = min(val_losses[:-patience])
-    return not min(val_losses[-patience:]) < best_before - min_delta
+    loss_fell = min(val_losses[-patience:]) < min(val_losses[:-patience]) - min_delta
+    return not (loss_fell or _accuracy_rose(val_accs, patience, n_valid))
+
+
+def _accuracy_rose(val_accs: Sequence[float], patience: int, n_valid: int) -> bool:
+    if len(val_accs) <= patience:
+        return False
+    best = max(val_accs[:-patience])
+    se = math.sqrt(best * (1.0 - best) / n_valid) if n_valid > 0 else 0.0
+    return max(val_accs[-patience:]) > best + se
 
 
 def tail_epochs(main_epochs: int, tail: float) -> int:

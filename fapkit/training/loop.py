@@ -57,7 +57,8 @@ class Stage:
     lr_warmup: float = 0.0
     bn_reestimate: bool = False        # recompute BN running statistics after the last step (`fapkit.training.batchnorm`)
     patience: int | None = None        # None: exactly `epochs`; else the patience rule decides (`fapkit.training.budget`)
-    max_epochs: int | None = None      # the patience rule's ceiling on the main phase (None: 4 × epochs)
+    ceiling: int = budget.DEFAULT_CEILING  # the patience rule's ceiling on the main phase, in multiples of its floor
+    epoch_steps: int = 0               # the patience rule's floor counts each epoch as at least this many steps
     tail: float = 0.25                 # the patience rule's cosine tail, a fraction of the main phase
 
     def __post_init__(self) -> None:
@@ -83,13 +84,14 @@ def scheduled_stage(cfg: Any, kind: StepKind, epochs: int, lr: float, *, weight_
     """A stage on the run's schedule (``cfg``: a `fapkit.settings.RunConfig`): every method's stages train alike.
 
     With ``cfg.budget == "patience"`` the stage's length follows the patience rule (`fapkit.training.budget`,
-    ceiling ``cfg.budget_ceiling × epochs``) unless `adaptive` is False (a method's inner, fixed-length
+    floor ``epochs`` and at least ``epochs × cfg.budget_epoch_steps`` optimiser steps, ceiling ``cfg.budget_ceiling`` ×
+    the floor) unless `adaptive` is False (a method's inner, fixed-length
     steps, such as FairGRAPE's fine-tuning between pruning iterations).
     """
     rule = cfg.budget == "patience" and adaptive
     return Stage(kind, epochs, lr, cfg.weight_decay if weight_decay is None else weight_decay, adversary=adversary,
                  schedule=cfg.schedule, lr_warmup=cfg.lr_warmup, bn_reestimate=cfg.bn_reestimate,
-                 patience=cfg.patience if rule else None, max_epochs=cfg.budget_ceiling * epochs if rule else None,
+                 patience=cfg.patience if rule else None, ceiling=cfg.budget_ceiling, epoch_steps=cfg.budget_epoch_steps or 0,
                  tail=cfg.budget_tail)
 
 
@@ -293,7 +295,7 @@ def _players(model: nn.Module, params: list[nn.Parameter], stage: Stage, train_l
 def _validation(model: nn.Module, valid_loader: Iterable, device: torch.device) -> dict[str, float]:
     """The epoch record's validation metrics (``val_acc``, ``val_di``, ``val_deo``, ``val_loss``)."""
     val = evaluate(model, valid_loader, device=device)
-    return {f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss")}
+    return {f"val_{k}": val[k] for k in ("acc", "di", "deo", "loss", "n")}
 
 
 def _finish(model: nn.Module, history: list[dict[str, Any]], best: dict[str, Any] | None, stage: Stage,
@@ -323,9 +325,16 @@ class _Clock:
             return self.stage.epochs
         return None if self.tail_start is None else self.tail_start + self.tail_length
 
+    @property
+    def floor(self) -> int:
+        """The patience rule's floor in epochs (`fapkit.training.budget.floor_epochs`); a fixed stage's epochs."""
+        if self.stage.patience is None:
+            return self.stage.epochs
+        return budget.floor_epochs(self.stage.epochs, self.steps_per_epoch, self.stage.epoch_steps)
+
     def _reference_steps(self) -> int:
         """The steps the lr warm-up and the λ ramp are fractions of: the stage's (fixed, or the patience rule's floor)."""
-        return self.stage.epochs * self.steps_per_epoch
+        return self.floor * self.steps_per_epoch
 
     def _position(self, epoch: int, step: int) -> tuple[int, int]:
         total = self._reference_steps()
@@ -352,9 +361,10 @@ class _Clock:
         stage = self.stage
         if stage.patience is None or self.tail_start is not None:
             return
-        ceiling = stage.max_epochs if stage.max_epochs is not None else budget.DEFAULT_CEILING * stage.epochs
-        if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience, max_epochs=ceiling,
-                                  min_epochs=stage.epochs):
+        floor = self.floor
+        if budget.main_phase_over([h["val_loss"] for h in history], patience=stage.patience,
+                                  max_epochs=stage.ceiling * floor, min_epochs=floor,
+                                  val_accs=[h["val_acc"] for h in history], n_valid=history[-1].get("val_n", 0)):
             self.tail_start, self.tail_length = len(history), budget.tail_epochs(len(history), stage.tail)
             history[-1].update(budget_main_epochs=self.tail_start, budget_tail_epochs=self.tail_length)
 
