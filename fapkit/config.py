@@ -10,7 +10,7 @@ import math
 from dataclasses import fields, replace
 from typing import Any, Literal
 
-from .checks import check_finite, check_ratio, check_type
+from .checks import check_ratio, check_type
 from .data import CELEBA_ATTRIBUTES, DATASETS, SYNTH_ATTRIBUTES
 from .data.base import check_min_group_size, sensitive_columns
 from .data.folder import check_fractions
@@ -18,19 +18,7 @@ from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .plans import plan_of
 from .registry import channel_methods, method_names, spec_of
-from .settings import (
-    SECTIONS,
-    AdversaryConfig,
-    Budget,
-    DataConfig,
-    Init,
-    RunConfig,
-    Scope,
-    Structure,
-    check_choice,
-    setting_names,
-)
-from .training.schedule import LR_SCHEDULES
+from .settings import SECTIONS, AdversaryConfig, DataConfig, RunConfig, check_settings, nullable_settings, setting_names
 
 __all__ = ["ARCHITECTURES", "DATASETS", "PRESETS", "AdversaryConfig", "DataConfig", "RunConfig", "default_seeds",
            "make_config", "updated", "validate"]
@@ -131,9 +119,8 @@ def default_seeds(preset: str, kind: Literal["main", "ablation"]) -> list[int]:
     return list(plan.table_seeds if kind == "main" else plan.ablation_seeds)
 
 
-#: Settings for which None is a value of its own (not "keep the preset's value").
-_NULLABLE = ("weights", "root", "correlation", "n_train", "n_valid", "n_test", "n_monitor", "scratch_epochs",
-             "masked_lr", "labels", "positive", "split_fractions", "budget_epoch_steps")
+#: Settings for which None is a value of its own (not "keep the preset's value"): those whose annotation allows it.
+_NULLABLE = nullable_settings()
 
 
 #: Architectures whose channel dependencies torch-pruning cannot trace, and why.
@@ -206,49 +193,12 @@ def validate(cfg: RunConfig) -> None:
     for name in SECTIONS:
         if name != "data":
             getattr(cfg, name).check()
-    for name in ("ratio", "lr", "score_lr", "weight_decay", "lr_warmup"):
-        check_type(name, getattr(cfg, name), (int, float))
-        check_finite(name, getattr(cfg, name))
-    if not 0.0 <= cfg.lr_warmup < 1.0:
-        raise ValueError(f"lr_warmup must be a fraction of the stage's steps in [0, 1), got {cfg.lr_warmup}")
-    if cfg.schedule not in LR_SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, got {cfg.schedule!r}")
-    check_type("bn_reestimate", cfg.bn_reestimate, bool)
-    check_choice("budget", cfg.budget, Budget)
-    for name in ("patience", "budget_ceiling"):
-        check_type(name, getattr(cfg, name), int)
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    check_type("budget_epoch_steps", cfg.budget_epoch_steps, (int, type(None)))
-    if cfg.budget_epoch_steps is not None and cfg.budget_epoch_steps < 0:
-        raise ValueError(f"budget_epoch_steps must be >= 0 (0: the floor is the epoch count alone), "
-                         f"got {cfg.budget_epoch_steps}")
-    check_type("budget_tail", cfg.budget_tail, (int, float))
-    if not 0.0 <= cfg.budget_tail <= 1.0:
-        raise ValueError(f"budget_tail must be a fraction of the main phase in [0, 1], got {cfg.budget_tail}")
-    for name in ("epochs", "pretrain_epochs", "batch_size", "seed"):
-        check_type(name, getattr(cfg, name), int)
+    check_settings(cfg)  # every field's type and bounds (`fapkit.settings.Rule`)
     check_ratio(cfg.ratio)
-    for name in ("epochs", "pretrain_epochs", "batch_size"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.scratch_epochs is not None:
-        check_type("scratch_epochs", cfg.scratch_epochs, int)
-        if cfg.scratch_epochs < 1:
-            raise ValueError(f"scratch_epochs must be >= 1 or None (pretrain_epochs + epochs), got {cfg.scratch_epochs}")
-    if cfg.masked_lr is not None:
-        check_type("masked_lr", cfg.masked_lr, (int, float))
-        check_finite("masked_lr", cfg.masked_lr)
-    for name in ("lr", "score_lr", "masked_lr"):
-        if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
-            raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)}")
-    check_choice("init", cfg.init, Init)
     if cfg.init == "random" and not spec.random_init:
         allowed = [name for name in method_names() if spec_of(name).random_init]
         raise ValueError(f"init='random' (random-init subnetwork search) applies to {' and '.join(map(repr, allowed))}, "
                          f"not {cfg.method!r}")
-    check_choice("scope", cfg.scope, Scope)
-    check_choice("structure", cfg.structure, Structure)
     if cfg.structure == "channel" and not spec.dense and cfg.method not in channel_methods():
         raise ValueError(f"structure='channel' (pruning whole output channels) applies to "
                          f"{', '.join(map(repr, channel_methods()))}, not {cfg.method!r}")
@@ -260,17 +210,9 @@ def validate(cfg: RunConfig) -> None:
     d = cfg.data
     if d.name not in DATASETS:
         raise ValueError(f"unknown dataset {d.name!r}; choose one of {', '.join(DATASETS)}")
-    check_type("size", d.size, int)
+    check_settings(d)
     check_arch(cfg.arch, d.size)
     _validate_data(d)
-    for name in ("n_train", "n_valid", "n_test", "n_monitor"):
-        n = getattr(d, name)
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise ValueError(f"{name} must be a positive int or None, got {n!r}")
-    if d.correlation is not None and not 0.0 <= d.correlation <= 1.0:
-        raise ValueError(f"correlation must be in [0, 1] or None, got {d.correlation}")
-    if not 0.0 <= d.label_noise < 0.5:
-        raise ValueError(f"label_noise must be in [0, 0.5), got {d.label_noise}")
     if cfg.device not in ("cpu", "cuda", "auto") and not cfg.device.startswith("cuda:"):
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {cfg.device!r}")
 
@@ -321,5 +263,4 @@ def _validate_data(d: DataConfig) -> None:
         check_type("positive", d.positive, (str, int))
     if d.split_fractions is not None:
         check_fractions(d.split_fractions)
-    check_type("data_seed", d.data_seed, int)
     check_min_group_size(d.min_group_size)

@@ -12,16 +12,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Iterator
 
-from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, setting_names
+from .settings import EpochBudget, MaskKind, RunConfig, StepKind, allowed, key_omitted_values, key_settings, setting_names
 
-#: Settings every stage that starts from a random init reads (model, data, seed, where it runs).
-COMMON_FIELDS = ("data", "arch", "batch_size", "seed", "weights", "device")
-#: Settings added to keys already in use, left out of a key at this value so that every result cached before
+#: Settings every stage that starts from a random init reads (model, data, seed, where it runs): ``key="root"`` fields.
+COMMON_FIELDS = key_settings("root")
+#: Settings added to keys already in use, left out of a key at one value so that every result cached before
 #: they existed keeps its key (``structure="weight"`` is what every stage did before channel pruning).
-KEY_DEFAULTS = {"structure": "weight", "budget_epoch_steps": None}
-#: How every stage trains over time (`fapkit.training.schedule`, `fapkit.training.batchnorm`): read by every stage's key.
-SCHEDULE_FIELDS = ("schedule", "lr_warmup", "bn_reestimate", "budget", "patience", "budget_ceiling", "budget_tail",
-                   "budget_epoch_steps")
+KEY_DEFAULTS = key_omitted_values()
+#: How every stage trains over time (`fapkit.training.schedule`, `fapkit.training.batchnorm`): read by every
+#: stage's key (``key="every"`` fields).
+SCHEDULE_FIELDS = key_settings("every")
 
 
 @dataclass(frozen=True)

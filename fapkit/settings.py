@@ -12,9 +12,10 @@ import dataclasses
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_type_hints
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from .checks import check_alpha, check_finite, check_type
+from .checks import check_finite, check_type
 from .training.schedule import LrSchedule
 
 StepKind = Literal["ce", "faprune", "debias"]        # the training step a stage takes (`fapkit.training.loop.STEPS`)
@@ -41,6 +42,85 @@ def check_choice(name: str, value: Any, kind: Any) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed(kind)))}, got {value!r}")
 
 
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a setting's field declares besides its type and default: its bounds and which cache keys read it.
+
+    One field is one setting (``patience: int = setting(2, low=1)``): `check_settings` checks a value
+    against the field's annotation (its type; ``X | None``: None allowed; a `Literal`: its values) and
+    these bounds, `nullable_settings` reads None's meaning from the annotation, `key_settings` the keys,
+    and the command line (`fapkit.cli`) the annotation and `help` (or the comment on the field's line).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False             # `low` itself is refused
+    high_open: bool = False
+    symbol: str = ""                   # the paper's name, shown beside the field's in the message ("λ")
+    what: str = ""                     # what the value is, in the message ("a fraction of the stage's steps")
+    why: str = ""                      # a note after the bounds, in parentheses
+    none_means: str = ""               # a nullable setting: what None stands for, in the message
+    key: Literal["every", "root"] | None = None  # read by every stage's cache key, or by every root stage's
+    key_omits: Any = _UNSET            # left out of keys at this value (added to keys in use: older keys stay valid)
+    help: str = ""                     # what the setting does (the command line's help); else the field's comment
+
+
+def setting(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **rule: Any) -> Any:
+    """A settings field whose check and cache-key membership are its `Rule` (keyword arguments)."""
+    return field(default=default, default_factory=default_factory, metadata={"rule": Rule(**rule)})
+
+
+def check_settings(section: Any) -> None:
+    """Raise a ValueError/TypeError naming the first field of `section` whose value its annotation or `Rule` refuses."""
+    hints = get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        if "rule" in f.metadata:
+            _check_value(f.name, getattr(section, f.name), hints[f.name], f.metadata["rule"])
+
+
+def _check_value(name: str, value: Any, hint: Any, rule: Rule) -> None:
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    kinds = tuple(k for k in options if k is not type(None))
+    if value is None:
+        if len(kinds) < len(options):
+            return
+        raise TypeError(f"{name} must be {' or '.join(getattr(k, '__name__', str(k)) for k in kinds)}, got None")
+    kind = kinds[0]
+    if get_origin(kind) is Literal:
+        if value not in get_args(kind):
+            raise ValueError(f"{name} must be {rule.what or 'one of ' + ', '.join(map(repr, get_args(kind)))}, "
+                             f"got {value!r}")
+        return
+    if kind is float:
+        check_type(name, value, (int, float))
+        check_finite(name, value)
+    elif kind in (int, bool, str):
+        check_type(name, value, kind)
+    if rule.low is None and rule.high is None:
+        return
+    below = rule.low is not None and (value <= rule.low if rule.low_open else value < rule.low)
+    above = rule.high is not None and (value >= rule.high if rule.high_open else value > rule.high)
+    if below or above:
+        text = " ".join(t for t in (rule.what, _bounds(rule)) if t)
+        text += f" or None ({rule.none_means})" if rule.none_means else ""
+        text += f" ({rule.why})" if rule.why else ""
+        shown = f"{name} ({rule.symbol})" if rule.symbol else name
+        raise ValueError(f"{shown} must be {text}, got {value!r}")
+
+
+def _bounds(rule: Rule) -> str:
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else str(x)
+    if rule.low is not None and rule.high is not None:
+        return f"in {'(' if rule.low_open else '['}{num(rule.low)}, {num(rule.high)}{')' if rule.high_open else ']'}"
+    if rule.low is not None:
+        return f"{'>' if rule.low_open else '>='} {num(rule.low)}"
+    return f"{'<' if rule.high_open else '<='} {num(rule.high)}"  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset, which attributes, and at what size. ``n_*`` = None keeps the dataset's own split sizes.
@@ -56,15 +136,17 @@ class DataConfig:
     name: str = "synth"
     target: str = "Attractive"
     sensitive: str | tuple[str, ...] = "Male"
-    size: int = 32
-    root: str | None = None
-    n_train: int | None = None
-    n_valid: int | None = None
-    n_test: int | None = None
-    n_monitor: int | None = None       # per-epoch validation uses the first n_monitor valid images (None: all)
-    correlation: float | None = None   # synth only: train-split target/sensitive correlation
-    label_noise: float = 0.0           # synth only
-    data_seed: int = 0                 # synth: generator seed; LFW, folder, UTKFace, FairFace: split seed
+    size: int = setting(32)
+    root: str | None = setting(None)
+    n_train: int | None = setting(None, low=1, none_means="the dataset's own")
+    n_valid: int | None = setting(None, low=1, none_means="the dataset's own")
+    n_test: int | None = setting(None, low=1, none_means="the dataset's own")
+    n_monitor: int | None = setting(None, low=1, none_means="all",
+                                    help="per-epoch validation uses the first n_monitor valid images (None: all)")
+    correlation: float | None = setting(None, low=0, high=1, none_means="the generator's",
+                                        help="synth only: train-split target/sensitive correlation")
+    label_noise: float = setting(0.0, low=0, high=0.5, high_open=True)  # synth only
+    data_seed: int = setting(0)        # synth: generator seed; LFW, folder, UTKFace, FairFace: split seed
     labels: str | None = None          # folder: the label CSV (None: root/labels.csv)
     image_column: str = "file"         # folder: the CSV column holding image paths relative to root
     positive: str | None = None        # folder/UTKFace/FairFace: the target value coded 1 (None: the larger)
@@ -84,57 +166,40 @@ class DataConfig:
             object.__setattr__(self, "split_fractions", tuple(self.split_fractions))
 
 
+_WARMUP_RULES = ("'fixed' (exactly disc_warmup passes), 'plateau' (at most disc_warmup passes, until the held-out "
+                  "advantage stops rising) or 'informed' (at most disc_warmup passes, until it has reached warmup_share "
+                  "of the predictions' information about z and stopped rising)")
+
+
 @dataclass(frozen=True)
 class AdversaryConfig:
     """The discriminator game of FAPrune and Adversarial Debiasing, read whole by their cache keys.
 
-    A new adversary setting is one field here (and its check in `check`): `RunConfig` nests this
+    A new adversary setting is one field here (its check its `setting` rule): `RunConfig` nests this
     class, the training stage carries it as it is, the cache key reads it whole, and `make_config`
     accepts each field by its name (``make_config(disc_lr=1e-2)``).
     """
 
-    alpha: float = 0.0                 # L_D = α·L_DI + (1−α)·L_DEO
-    lam: float = 1.0                   # λ: weight of the adversarial term (also the debiasing adversary weight)
-    disc_lr: float = 1e-3              # Adam, discriminator (paper: 1e-3)
-    disc_hidden: int = 8               # paper: one hidden layer of 8 units
-    disc_steps: int = 1                # discriminator steps per generator step (paper: 1)
-    disc_warmup: int = 0               # passes of discriminator-only training on the starting model (paper: 0)
-    disc_warmup_rule: WarmupRule = "fixed"  # "plateau": stop once the held-out advantage stops rising;
-    # "informed": ... and has reached warmup_share of what the predictions carry about z (`fapkit.fairness.information`)
-    disc_input: DiscInput = "prob"     # "logit": the heads read the logit standardised on the starting model
-    warmup_share: float = 0.5          # the held-out advantage an informed adversary reaches, as a share of the reference
-    lam_ramp: float = 0.0              # fraction of the stage over which λ rises linearly from 0 (paper: 0)
-    generator_form: GeneratorForm = "paper"
+    alpha: float = setting(0.0, low=0, high=1)  # L_D = α·L_DI + (1−α)·L_DEO
+    lam: float = setting(1.0, low=0, symbol="λ")   # λ: weight of the adversarial term (also the debiasing adversary weight)
+    disc_lr: float = setting(1e-3, low=0, low_open=True)  # Adam, discriminator (paper: 1e-3)
+    disc_hidden: int = setting(8, low=1)  # paper: one hidden layer of 8 units
+    disc_steps: int = setting(1, low=1)  # discriminator steps per generator step (paper: 1)
+    disc_warmup: int = setting(0, low=0, why="passes over the training set; 0: none",
+                               help="passes of discriminator-only training on the starting model (paper: 0)")
+    disc_warmup_rule: WarmupRule = setting(
+        "fixed", what=_WARMUP_RULES, help="\"plateau\": stop once the held-out advantage stops rising; \"informed\": "
+        "... and has reached warmup_share of what the predictions carry about z (`fapkit.fairness.information`)")
+    disc_input: DiscInput = setting("prob")  # "logit": the heads read the logit standardised on the starting model
+    warmup_share: float = setting(0.5, low=0, low_open=True, high=1, why="a share of the information reference",
+                                  help="the held-out advantage an informed adversary reaches, as a share of the reference")
+    lam_ramp: float = setting(0.0, low=0, high=1, high_open=True, what="a fraction of the stage's steps",
+                              help="fraction of the stage over which λ rises linearly from 0 (paper: 0)")
+    generator_form: GeneratorForm = setting("paper")
 
     def check(self) -> None:
         """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
-        for name in ("alpha", "lam", "disc_lr", "lam_ramp", "warmup_share"):
-            check_type(name, getattr(self, name), (int, float))
-            check_finite(name, getattr(self, name))
-        for name in ("disc_hidden", "disc_steps", "disc_warmup"):
-            check_type(name, getattr(self, name), int)
-        check_alpha(self.alpha)
-        if self.lam < 0:
-            raise ValueError(f"lam (λ) must be >= 0, got {self.lam}")
-        if not self.disc_lr > 0:
-            raise ValueError(f"disc_lr must be > 0, got {self.disc_lr}")
-        if not 0.0 <= self.lam_ramp < 1.0:
-            raise ValueError(f"lam_ramp must be a fraction of the stage's steps in [0, 1), got {self.lam_ramp}")
-        for name in ("disc_hidden", "disc_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.disc_warmup < 0:
-            raise ValueError(f"disc_warmup must be >= 0 (passes over the training set; 0: none), got {self.disc_warmup}")
-        if self.disc_warmup_rule not in allowed(WarmupRule):
-            raise ValueError(f"disc_warmup_rule must be 'fixed' (exactly disc_warmup passes), 'plateau' (at most "
-                             f"disc_warmup passes, until the held-out advantage stops rising) or 'informed' (at "
-                             f"most disc_warmup passes, until it has reached warmup_share of the predictions' "
-                             f"information about z and stopped rising), got {self.disc_warmup_rule!r}")
-        check_choice("disc_input", self.disc_input, DiscInput)
-        if not 0.0 < self.warmup_share <= 1.0:
-            raise ValueError(f"warmup_share must be in (0, 1] (a share of the information reference), "
-                             f"got {self.warmup_share}")
-        check_choice("generator_form", self.generator_form, GeneratorForm)
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -146,21 +211,12 @@ class FairGrapeConfig:
     (None: all) and fine-tunes for ``finetune_epochs``; the final retrain takes the run's ``epochs``.
     """
 
-    keep_per_iteration: float = 0.9
-    finetune_epochs: int = 3
-    importance_images: int | None = None
+    keep_per_iteration: float = setting(0.9, low=0, high=1, low_open=True, high_open=True)
+    finetune_epochs: int = setting(3, low=0)
+    importance_images: int | None = setting(None, low=1, none_means="all")
 
     def check(self) -> None:
-        check_type("keep_per_iteration", self.keep_per_iteration, (int, float))
-        if not 0.0 < self.keep_per_iteration < 1.0:
-            raise ValueError(f"keep_per_iteration must be in (0, 1), got {self.keep_per_iteration}")
-        check_type("finetune_epochs", self.finetune_epochs, int)
-        if self.finetune_epochs < 0:
-            raise ValueError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
-        if self.importance_images is not None:
-            check_type("importance_images", self.importance_images, int)
-            if self.importance_images < 1:
-                raise ValueError(f"importance_images must be >= 1 or None (all), got {self.importance_images}")
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -174,21 +230,12 @@ class CeagConfig:
     buffer 40).
     """
 
-    epsilon: float = 0.01
-    dual_lr: float = 1e-4
-    replay_buffer: int = 40
+    epsilon: float = setting(0.01, low=0, symbol="CEAG's tolerance ε")
+    dual_lr: float = setting(1e-4, low=0, low_open=True)
+    replay_buffer: int = setting(40, low=1, why="predictions kept per group")
 
     def check(self) -> None:
-        for name in ("epsilon", "dual_lr"):
-            check_type(name, getattr(self, name), (int, float))
-            check_finite(name, getattr(self, name))
-        if self.epsilon < 0:
-            raise ValueError(f"epsilon (CEAG's tolerance ε) must be >= 0, got {self.epsilon}")
-        if not self.dual_lr > 0:
-            raise ValueError(f"dual_lr must be > 0, got {self.dual_lr}")
-        check_type("replay_buffer", self.replay_buffer, int)
-        if self.replay_buffer < 1:
-            raise ValueError(f"replay_buffer must be >= 1 (predictions kept per group), got {self.replay_buffer}")
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -197,35 +244,47 @@ class RunConfig:
     pruning methods start from (and for Normal training itself), `epochs` for the method's own stage."""
 
     method: str = "faprune"
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = setting(default_factory=DataConfig, key="root")
     adversary: AdversaryConfig = field(default_factory=AdversaryConfig)
     fairgrape: FairGrapeConfig = field(default_factory=FairGrapeConfig)
     ceag: CeagConfig = field(default_factory=CeagConfig)
-    arch: str = "resnet18"
-    ratio: float = 0.8                 # fraction of prunable weights removed (structure="channel": of channels)
-    init: Init = "pretrained"
-    scope: Scope = "layer"
-    structure: Structure = "weight"    # "channel": prune whole output channels, exported as a narrower dense model
-    epochs: int = 3
-    pretrain_epochs: int = 4
-    batch_size: int = 64
-    lr: float = 1e-3                   # Adam, weights
-    score_lr: float = 1e-2             # Adam, mask scores
-    masked_lr: float | None = None     # Adam, weights of the fixed-mask stages (LMW, Fair-LMW, Scratch); None: lr
-    schedule: LrSchedule = "cosine"    # weights' and scores' lr: "cosine" (warm-up, then to ≈ 0) or "constant"
-    lr_warmup: float = 0.05            # fraction of a stage's steps of linear lr warm-up (cosine only)
-    bn_reestimate: bool = True         # recompute BatchNorm running statistics once a stage's mask is final
-    budget: Budget = "fixed"           # "patience": every stage trains until neither its validation loss nor accuracy
-    patience: int = 2                  # ... improves for this many epochs (`fapkit.training.budget`), then a cosine tail
-    budget_epoch_steps: int | None = None  # ... for at least its fixed epoch count, each counted as at least this many
-    # optimiser steps (None: as many as an epoch of the preset's home split takes, `fapkit.config.resolve_budget`)
-    budget_ceiling: int = 4            # ... and at most this many times that floor
-    budget_tail: float = 0.25          # ... the tail lasting this fraction of the epochs before it (at least one)
-    scratch_epochs: int | None = None  # Train-from-Scratch budget; None: pretrain_epochs + epochs
-    weight_decay: float = 0.0
-    seed: int = 0
-    weights: str | None = None         # optional local dense state_dict to start from
-    device: str = "cpu"
+    arch: str = setting("resnet18", key="root")
+    ratio: float = setting(0.8)        # fraction of prunable weights removed (structure="channel": of channels)
+    init: Init = setting("pretrained")
+    scope: Scope = setting("layer")
+    structure: Structure = setting("weight", key_omits="weight",
+                                   help="\"channel\": prune whole output channels, exported as a narrower dense model")
+    epochs: int = setting(3, low=1)
+    pretrain_epochs: int = setting(4, low=1)
+    batch_size: int = setting(64, low=1, key="root")
+    lr: float = setting(1e-3, low=0, low_open=True)  # Adam, weights
+    score_lr: float = setting(1e-2, low=0, low_open=True)  # Adam, mask scores
+    masked_lr: float | None = setting(None, low=0, low_open=True,
+                                      help="Adam, weights of the fixed-mask stages (LMW, Fair-LMW, Scratch); None: lr")
+    schedule: LrSchedule = setting("cosine", key="every",
+                                   help="weights' and scores' lr: \"cosine\" (warm-up, then to ≈ 0) or \"constant\"")
+    lr_warmup: float = setting(0.05, low=0, high=1, high_open=True, what="a fraction of the stage's steps", key="every",
+                               help="fraction of a stage's steps of linear lr warm-up (cosine only)")
+    bn_reestimate: bool = setting(True, key="every",
+                                  help="recompute BatchNorm running statistics once a stage's mask is final")
+    budget: Budget = setting("fixed", key="every", help="\"patience\": every stage trains until neither its validation "
+                             "loss nor its accuracy improves (`fapkit.training.budget`); \"auto\": fixed at the "
+                             "preset's home, patience elsewhere (`fapkit.config.resolve_budget`)")
+    patience: int = setting(2, low=1, key="every", help="the patience rule: epochs without improvement that end a "
+                            "stage's main phase (then a cosine tail)")
+    budget_epoch_steps: int | None = setting(
+        None, low=0, why="0: the floor is the epoch count alone", key="every", key_omits=None,
+        help="the patience rule's floor: the stage's epoch count, each counted as at least this many optimiser steps "
+             "(None: an epoch of the preset's home split)")
+    budget_ceiling: int = setting(4, low=1, key="every", help="the patience rule's ceiling, in multiples of its floor")
+    budget_tail: float = setting(0.25, low=0, high=1, what="a fraction of the main phase", key="every",
+                                 help="the patience rule's cosine tail, a fraction of the main phase (at least one epoch)")
+    scratch_epochs: int | None = setting(None, low=1, none_means="pretrain_epochs + epochs",
+                                         help="Train-from-Scratch budget; None: pretrain_epochs + epochs")
+    weight_decay: float = setting(0.0)
+    seed: int = setting(0, key="root")
+    weights: str | None = setting(None, key="root")  # optional local dense state_dict to start from
+    device: str = setting("cpu", key="root")
     preset: str = "quick"
 
     @property
@@ -272,7 +331,9 @@ def setting_fields() -> dict[str, tuple[Any, str]]:
     out = {}
     for name, section in setting_names().items():
         cls = owners[section]
-        out[name] = (get_type_hints(cls)[name], _field_comments(cls).get(name, ""))
+        rule = next((f.metadata.get("rule") for f in dataclasses.fields(cls) if f.name == name), None)
+        help_text = rule.help if rule is not None and rule.help else _field_comments(cls).get(name, "")
+        out[name] = (get_type_hints(cls)[name], help_text)
     return out
 
 
@@ -284,3 +345,31 @@ def _field_comments(cls: type) -> dict[str, str]:
         if match:
             comments[match.group(1)] = match.group(2).strip()
     return comments
+
+
+def _rules() -> dict[str, tuple[Rule, Any]]:
+    """Every field of `RunConfig` and its sections that declares a `Rule`: (the rule, its annotation)."""
+    out = {}
+    for cls in (RunConfig, *SECTIONS.values()):
+        hints = get_type_hints(cls)
+        out.update({f.name: (f.metadata["rule"], hints[f.name]) for f in dataclasses.fields(cls) if "rule" in f.metadata})
+    return out
+
+
+def nullable_settings() -> tuple[str, ...]:
+    """The settings whose annotation allows None: None is a value of theirs, not "keep the preset's"."""
+    hints = {name: hint for cls in (RunConfig, *SECTIONS.values()) for name, hint in get_type_hints(cls).items()}
+    return tuple(name for name in setting_names()
+                 if get_origin(hints[name]) in (Union, UnionType) and type(None) in get_args(hints[name]))
+
+
+def key_settings(key: str) -> tuple[str, ...]:
+    """The `RunConfig` settings whose `Rule` puts them in every stage's key (``"every"``) or every root stage's
+    (``"root"``), in field order."""
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if "rule" in f.metadata and f.metadata["rule"].key == key)
+
+
+def key_omitted_values() -> dict[str, Any]:
+    """Settings left out of a cache key at one value (added to keys in use), with that value."""
+    return {name: rule.key_omits for name, (rule, _) in _rules().items() if rule.key_omits is not _UNSET}
+
