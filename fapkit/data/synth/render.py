@@ -35,6 +35,7 @@ sensor noise. Rendering is done at the requested ``size`` with anti-aliased soft
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping, Union
 
 import numpy as np
@@ -174,148 +175,217 @@ def _tri(x: torch.Tensor) -> torch.Tensor:
     return x.sub_(torch.floor(x)).sub_(0.5).abs_()
 
 
+@dataclass
+class _Canvas:
+    """One chunk's drawing state: its styles, the canonical face frame of every pixel, its noise, the image."""
+
+    st: Mapping[str, np.ndarray]
+    grid: torch.Tensor                 # pixel centres in [-1, 1]
+    u: torch.Tensor                    # canonical face frame: face centre at 0, half-height 1, rotated by the roll
+    v: torch.Tensor
+    inv_px: torch.Tensor               # 1 / (pixel size in canonical units)
+    noise: torch.Tensor                # uniform [0, 1), [n, S, S]
+    nz: torch.Tensor                   # noise − 0.5, [n, 1, S, S]
+    img: torch.Tensor | None = None
+
+    def p(self, key: str) -> torch.Tensor:
+        return _p(self.st, key)
+
+    def c(self, key: str) -> torch.Tensor:
+        return _c(self.st, key)
+
+
+@dataclass
+class _Face:
+    """The face crop's view of the canvas (everything between hairline and chin lives inside it)."""
+
+    img: torch.Tensor                  # a view into the canvas' image
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor                    # the face ellipse's quadratic form
+    alpha: torch.Tensor                # the face's coverage
+    fu: torch.Tensor                   # the feature frame, shifted by yaw
+    au: torch.Tensor                   # |fu|
+    side: torch.Tensor                 # sign(fu): which half of the face
+    crop: tuple[slice, slice]
+
+
 def _render_chunk(st: Mapping[str, np.ndarray], size: int, noise: np.ndarray) -> torch.Tensor:
-    """Render one chunk of faces; returns uint8 [n, 3, size, size]."""
+    """Render one chunk of faces; returns uint8 [n, 3, size, size]. Back to front: each step paints over the last."""
+    cv = _canvas(st, size, noise)
+    hair = _hair_texture(cv)
+    _paint_back_hair(cv, hair)
+    _paint_body(cv)
+    face = _face_region(cv, size)
+    _paint_skin(cv, face)
+    _paint_beard_and_blush(cv, face)
+    dark = torch.zeros_like(face.u)  # accumulated darkening of line-like features
+    ey = _paint_eyes(cv, face, dark)
+    _darken_brows_nose_and_age(cv, face, dark, ey)
+    face.img.mul_((1.0 - dark.clamp_(max=0.8)).unsqueeze(1))
+    _paint_mouth(cv, face)
+    _paint_glasses(cv, face)
+    _paint_front_hair(cv, hair)
+    return _light_and_quantise(cv, size)
+
+
+def _canvas(st: Mapping[str, np.ndarray], size: int, noise: np.ndarray) -> _Canvas:
+    """The face frame of every pixel, the noise and the background (colour, vertical gradient, texture noise)."""
     grid = (torch.arange(size, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
     k, th = _p(st, "k"), _p(st, "theta")
     cos, sin = torch.cos(th) / k, torch.sin(th) / k
     dx = grid.view(1, 1, size) - _p(st, "cx")
     dy = grid.view(1, size, 1) - _p(st, "cy")
-    # canonical face frame: face centre at 0, face half-height 1, rotated by the roll angle
-    u = dx * cos + dy * sin
-    v = dy * cos - dx * sin
-    inv_px = k * (size / 2.0)  # 1 / (pixel size in canonical units)
-    noise_t = torch.from_numpy(noise)  # uniform [0, 1), [n, S, S]
-    nz = (noise_t - 0.5).unsqueeze(1)
-
-    # background: colour + vertical gradient + texture noise
+    noise_t = torch.from_numpy(noise)
+    cv = _Canvas(st, grid, u=dx * cos + dy * sin, v=dy * cos - dx * sin, inv_px=k * (size / 2.0), noise=noise_t,
+                 nz=(noise_t - 0.5).unsqueeze(1))
     img = _c(st, "bg") * (1.0 + 0.25 * grid.view(1, 1, size, 1))
-    img = img + 0.04 * nz
+    cv.img = img + 0.04 * cv.nz
+    return cv
 
-    fw = _p(st, "fw")
-    hair_col = _c(st, "hair")
-    # hair texture shared by back hair and front hair: straight or zig-zag strands
-    hx = u * 3.2 + _p(st, "wave_amp") * _tri(v * 2.2 + _p(st, "wave_phase"))
-    tex = 1.0 + 4.0 * _p(st, "hair_contrast") * (_tri(hx) - 0.25)  # brightness x (1 +- contrast)
-    hair_field = hair_col * tex.unsqueeze(1)
 
-    # long hair behind the head, falling towards the shoulders
-    long_ = _p(st, "long")
-    back = _soft(_ellipse(u, v, 0.0, 0.25, fw + 0.30, _p(st, "hair_len")), inv_px)
-    back.mul_(long_)
-    img.lerp_(hair_field, back.unsqueeze(1))
+def _hair_texture(cv: _Canvas) -> torch.Tensor:
+    """The hair colour field shared by back and front hair: straight or zig-zag strands."""
+    hx = cv.u * 3.2 + cv.p("wave_amp") * _tri(cv.v * 2.2 + cv.p("wave_phase"))
+    tex = 1.0 + 4.0 * cv.p("hair_contrast") * (_tri(hx) - 0.25)  # brightness x (1 +- contrast)
+    return cv.c("hair") * tex.unsqueeze(1)
 
-    # shoulders / clothing: trapezoid below the chin
-    sh = _soft(v - 1.35, inv_px).mul_(_soft(1.05 + 0.55 * (v - 1.35) - u.abs(), inv_px))
-    img.lerp_(_c(st, "cloth"), sh.unsqueeze(1))
-    # neck
-    skin = _c(st, "skin")
-    neck = _soft(_band(u.clone(), 0.33), inv_px).mul_(_soft(1.5 - v, inv_px)).mul_(_soft(v - 0.3, inv_px))
-    img.lerp_(skin * 0.78, neck.unsqueeze(1))
 
-    # ---- face region: everything below lives inside a fixed crop (saves ~2/3 of the work)
+def _paint_back_hair(cv: _Canvas, hair: torch.Tensor) -> None:
+    """Long hair behind the head, falling towards the shoulders."""
+    back = _soft(_ellipse(cv.u, cv.v, 0.0, 0.25, cv.p("fw") + 0.30, cv.p("hair_len")), cv.inv_px)
+    back.mul_(cv.p("long"))
+    cv.img.lerp_(hair, back.unsqueeze(1))
+
+
+def _paint_body(cv: _Canvas) -> None:
+    """Shoulders (clothing: a trapezoid below the chin), then the neck."""
+    u, v, ip = cv.u, cv.v, cv.inv_px
+    sh = _soft(v - 1.35, ip).mul_(_soft(1.05 + 0.55 * (v - 1.35) - u.abs(), ip))
+    cv.img.lerp_(cv.c("cloth"), sh.unsqueeze(1))
+    neck = _soft(_band(u.clone(), 0.33), ip).mul_(_soft(1.5 - v, ip)).mul_(_soft(v - 0.3, ip))
+    cv.img.lerp_(cv.c("skin") * 0.78, neck.unsqueeze(1))
+
+
+def _face_region(cv: _Canvas, size: int) -> _Face:
+    """The fixed crop that holds every face feature for any pose (saves ~2/3 of the work)."""
     r0, r1, c0, c1 = _face_crop(size)
-    uc, vc = u[:, r0:r1, c0:c1], v[:, r0:r1, c0:c1]
-    ip = inv_px
-    face = img[:, :, r0:r1, c0:c1]
-    q = (uc / fw).square_().add_(vc.square())  # face ellipse quadratic form
-    face_a = _soft((1.0 - q) * (0.5 * fw), ip)
-    # skin: tone x radial shading (3-D look) x blemish texture (rough = less attractive)
-    shade = (1.0 - 0.22 * q.clamp(max=1.0)).unsqueeze(1)
-    rough = 1.0 + _p(st, "skin_rough").unsqueeze(1) * 2.5 * nz[:, :, r0:r1, c0:c1]
-    face.lerp_(skin * shade * rough, face_a.unsqueeze(1))
+    rows, cols = slice(r0, r1), slice(c0, c1)
+    uc, vc = cv.u[:, rows, cols], cv.v[:, rows, cols]
+    fw = cv.p("fw")
+    q = (uc / fw).square_().add_(vc.square())
+    fu = uc - cv.p("yaw")
+    return _Face(cv.img[:, :, rows, cols], uc, vc, q, _soft((1.0 - q) * (0.5 * fw), cv.inv_px), fu, fu.abs(),
+                 torch.sign(fu), (rows, cols))
 
-    yaw = _p(st, "yaw")
-    fu = uc - yaw  # feature frame shifted by yaw
-    au = fu.abs()
-    side = torch.sign(fu)
-    dark = torch.zeros_like(uc)  # accumulated darkening of line-like features
 
-    # beard / stubble: lower face, textured
+def _paint_skin(cv: _Canvas, face: _Face) -> None:
+    """Skin: tone x radial shading (a 3-D look) x blemish texture (rough = less attractive)."""
+    rows, cols = face.crop
+    shade = (1.0 - 0.22 * face.q.clamp(max=1.0)).unsqueeze(1)
+    rough = 1.0 + cv.p("skin_rough").unsqueeze(1) * 2.5 * cv.nz[:, :, rows, cols]
+    face.img.lerp_(cv.c("skin") * shade * rough, face.alpha.unsqueeze(1))
+
+
+def _paint_beard_and_blush(cv: _Canvas, face: _Face) -> None:
+    """Beard / stubble on the lower face, textured; blush on the cheeks (attractive: stronger; make-up: much)."""
+    rows, cols = face.crop
     # a ramp over ~0.2 units instead of a hard edge, so it reads as shading, not a mask
-    beard = (vc - 0.12).mul_(5.0).clamp_(0.0, 1.0).mul_(face_a).mul_(_p(st, "beard"))
-    beard.mul_(0.75 + 0.5 * noise_t[:, r0:r1, c0:c1])
-    face.lerp_(hair_col * 0.6, beard.unsqueeze(1))
+    beard = (face.v - 0.12).mul_(5.0).clamp_(0.0, 1.0).mul_(face.alpha).mul_(cv.p("beard"))
+    beard.mul_(0.75 + 0.5 * cv.noise[:, rows, cols])
+    face.img.lerp_(cv.c("hair") * 0.6, beard.unsqueeze(1))
+    blush = _soft(_ellipse(face.au, face.v, 0.40, 0.24, 0.19, 0.13), cv.inv_px).mul_(cv.p("blush"))
+    face.img.lerp_(torch.tensor([0.85, 0.35, 0.40]).view(1, 3, 1, 1), blush.unsqueeze(1))
 
-    # blush on the cheeks (attractive: slightly stronger; make-up: much stronger)
-    blush = _soft(_ellipse(au, vc, 0.40, 0.24, 0.19, 0.13), ip).mul_(_p(st, "blush"))
-    face.lerp_(torch.tensor([0.85, 0.35, 0.40]).view(1, 3, 1, 1), blush.unsqueeze(1))
 
-    # eyes: whites, iris; asymmetric height for less attractive faces
-    es = _p(st, "eye_scale")
-    ey = -0.08 + side * _p(st, "asym")
+def _paint_eyes(cv: _Canvas, face: _Face, dark: torch.Tensor) -> torch.Tensor:
+    """Eye shadow, whites, iris and the upper lid line; asymmetric height for less attractive faces. Returns the
+    eyes' height."""
+    au, vc, ip = face.au, face.v, cv.inv_px
+    es = cv.p("eye_scale")
+    ey = -0.08 + face.side * cv.p("asym")
     eye_white = _soft(_ellipse(au, vc, 0.29, ey, 0.12 * es, 0.06 * es), ip)
-    shadow = _soft(_ellipse(au, vc, 0.29, ey - 0.06, 0.15, 0.07), ip).mul_(0.35 * _p(st, "makeup"))
-    face.lerp_(torch.tensor([0.45, 0.25, 0.45]).view(1, 3, 1, 1), shadow.unsqueeze(1))
-    face.lerp_(torch.tensor([0.93, 0.92, 0.90]).view(1, 3, 1, 1), eye_white.unsqueeze(1))
+    shadow = _soft(_ellipse(au, vc, 0.29, ey - 0.06, 0.15, 0.07), ip).mul_(0.35 * cv.p("makeup"))
+    face.img.lerp_(torch.tensor([0.45, 0.25, 0.45]).view(1, 3, 1, 1), shadow.unsqueeze(1))
+    face.img.lerp_(torch.tensor([0.93, 0.92, 0.90]).view(1, 3, 1, 1), eye_white.unsqueeze(1))
     iris = _soft(_ellipse(au, vc, 0.29, ey, 0.05 * es, 0.05 * es), ip).mul_(eye_white)
-    face.lerp_(_c(st, "iris"), iris.unsqueeze(1))
+    face.img.lerp_(cv.c("iris"), iris.unsqueeze(1))
     dark.add_(_soft(_band(vc - ey + 0.058 * es, 0.012), ip).mul_(_soft(0.15 * es - (au - 0.29).abs(), ip)).mul_(0.6))
+    return ey
 
-    # eyebrows: male thicker
-    brow = _soft(_band(vc + 0.25 + 0.1 * (au - 0.3).square(), _p(st, "brow_t")), ip)
+
+def _darken_brows_nose_and_age(cv: _Canvas, face: _Face, dark: torch.Tensor, ey: torch.Tensor) -> None:
+    """Line-like features, added to `dark` in this order: eyebrows (male thicker), nose (nostril shadow, a faint
+    side line), age (forehead lines, nasolabial folds, under-eye bags) and the age group's crow's feet."""
+    fu, au, vc, ip = face.fu, face.au, face.v, cv.inv_px
+    brow = _soft(_band(vc + 0.25 + 0.1 * (au - 0.3).square(), cv.p("brow_t")), ip)
     brow.mul_(_soft(0.14 - (au - 0.30).abs(), ip))
     dark.add_(brow.mul_(0.55))
-
-    # nose: nostril shadow and a faint side line
     dark.add_(_soft(_ellipse(fu, vc, 0.0, 0.32, 0.09, 0.03), ip).mul_(0.3))
     dark.add_(_soft(_band(fu - 0.05, 0.012), ip).mul_(_soft(0.27 - vc, ip)).mul_(_soft(vc + 0.02, ip)).mul_(0.12))
-
-    # age: forehead lines, nasolabial folds, under-eye bags
-    age = _p(st, "age")
     wr = _soft(_band(vc + 0.38, 0.012), ip).add_(_soft(_band(vc + 0.45, 0.012), ip))
     wr.mul_(_soft(0.32 - au, ip))
     fold = _soft(_band(au - 0.17 - 0.28 * (vc - 0.25), 0.014), ip)
     fold.mul_(_soft(vc - 0.22, ip)).mul_(_soft(0.55 - vc, ip))
     bag = _soft(_band(vc - ey - 0.11 - 0.5 * (au - 0.29).square(), 0.01), ip).mul_(_soft(0.1 - (au - 0.29).abs(), ip))
-    dark.add_(wr.add_(fold).add_(bag).mul_(0.32 * age))
+    dark.add_(wr.add_(fold).add_(bag).mul_(0.32 * cv.p("age")))
+    if "crow" in cv.st:  # absent from older styles
+        _darken_crows_feet(cv, face, dark, ey)
 
-    # age group: crow's feet, `crow` short lines fanning out from each outer eye corner (absent from older styles)
-    if "crow" in st:
-        crow, crow_t = _p(st, "crow"), _p(st, "crow_t")
-        du = au - (0.29 + 0.12 * es + 0.03)
-        dv = vc - ey
-        for j, angle in enumerate((0.0, 0.5, -0.5)):  # v grows downwards: +0.5 fans down and out
-            ca, sa = math.cos(angle), math.sin(angle)
-            along = du * ca + dv * sa
-            line = _soft(_band(dv * ca - du * sa, crow_t), ip).mul_(_soft(along.clone(), ip))
-            line.mul_(_soft(0.13 - along, ip)).mul_(face_a).mul_((crow > j).float())
-            dark.add_(line.mul_(0.5))
 
-    face.mul_((1.0 - dark.clamp_(max=0.8)).unsqueeze(1))
+def _darken_crows_feet(cv: _Canvas, face: _Face, dark: torch.Tensor, ey: torch.Tensor) -> None:
+    """`crow` short lines fanning out from each outer eye corner."""
+    crow, crow_t, ip = cv.p("crow"), cv.p("crow_t"), cv.inv_px
+    du = face.au - (0.29 + 0.12 * cv.p("eye_scale") + 0.03)
+    dv = face.v - ey
+    for j, angle in enumerate((0.0, 0.5, -0.5)):  # v grows downwards: +0.5 fans down and out
+        ca, sa = math.cos(angle), math.sin(angle)
+        along = du * ca + dv * sa
+        line = _soft(_band(dv * ca - du * sa, crow_t), ip).mul_(_soft(along.clone(), ip))
+        line.mul_(_soft(0.13 - along, ip)).mul_(face.alpha).mul_((crow > j).float())
+        dark.add_(line.mul_(0.5))
 
-    # mouth: lips band bounded by two curves; a smile curves up and shows teeth
-    mw, curv, opn = _p(st, "mouth_w"), _p(st, "curv"), _p(st, "open")
-    w = (fu / mw).square()
+
+def _paint_mouth(cv: _Canvas, face: _Face) -> None:
+    """Lips: a band bounded by two curves; a smile curves up and shows teeth."""
+    ip = cv.inv_px
+    mw, curv, opn = cv.p("mouth_w"), cv.p("curv"), cv.p("open")
+    w = (face.fu / mw).square()
     inx = _soft((1.0 - w) * (0.5 * mw), ip)
     mid = 0.55 - curv * w + 0.5 * opn * (1.0 - w).clamp(min=0)
     half = 0.5 * opn * (1.0 - w).clamp(min=0)
-    lips = _soft(_band(vc - mid, half + 0.03), ip).mul_(inx)
-    face.lerp_(_c(st, "lip"), lips.unsqueeze(1))
-    teeth = _soft(_band(vc - mid, half - 0.012), ip).mul_(inx)
-    face.lerp_(torch.tensor([0.95, 0.93, 0.88]).view(1, 3, 1, 1), teeth.unsqueeze(1))
+    lips = _soft(_band(face.v - mid, half + 0.03), ip).mul_(inx)
+    face.img.lerp_(cv.c("lip"), lips.unsqueeze(1))
+    teeth = _soft(_band(face.v - mid, half - 0.012), ip).mul_(inx)
+    face.img.lerp_(torch.tensor([0.95, 0.93, 0.88]).view(1, 3, 1, 1), teeth.unsqueeze(1))
 
-    # eyeglasses: ring frames + bridge
-    gl = _p(st, "glasses")
-    ring = _ellipse(au, vc, 0.29, -0.08, 0.19, 0.14)
-    frames = _soft(_band(ring, _p(st, "frame_t")), ip)
-    frames.add_(_soft(_band(vc + 0.1, 0.02), ip).mul_(_soft(0.11 - au, ip))).clamp_(max=1.0)
-    face.lerp_(_c(st, "frame"), frames.mul_(gl).unsqueeze(1))
 
-    # ---- front hair over the full frame: cap above the hairline, bangs, side locks
+def _paint_glasses(cv: _Canvas, face: _Face) -> None:
+    """Eyeglasses: ring frames and a bridge."""
+    ip = cv.inv_px
+    ring = _ellipse(face.au, face.v, 0.29, -0.08, 0.19, 0.14)
+    frames = _soft(_band(ring, cv.p("frame_t")), ip)
+    frames.add_(_soft(_band(face.v + 0.1, 0.02), ip).mul_(_soft(0.11 - face.au, ip))).clamp_(max=1.0)
+    face.img.lerp_(cv.c("frame"), frames.mul_(cv.p("glasses")).unsqueeze(1))
+
+
+def _paint_front_hair(cv: _Canvas, hair: torch.Tensor) -> None:
+    """Front hair over the full frame: the cap above the hairline, bangs, side locks."""
+    u, v, ip, fw = cv.u, cv.v, cv.inv_px, cv.p("fw")
     head = _ellipse(u, v, 0.0, -0.05, fw + 0.08, 1.1)
-    bangs = _p(st, "bangs")
-    line = torch.lerp(_p(st, "hairline") + 0.55 * u.square(), -0.2 + 0.15 * u.square(), bangs)
-    cap = _soft(head, inv_px).mul_(_soft(line - v, inv_px))
-    locks = _soft(_ellipse(u, v, 0.0, 0.1, fw + 0.08, _p(st, "hair_len") - 0.1), inv_px)
-    locks.mul_(_soft(u.abs() - fw + 0.1, inv_px)).mul_(long_)
-    front = torch.maximum(cap, locks)
-    img.lerp_(hair_field, front.unsqueeze(1))
+    line = torch.lerp(cv.p("hairline") + 0.55 * u.square(), -0.2 + 0.15 * u.square(), cv.p("bangs"))
+    cap = _soft(head, ip).mul_(_soft(line - v, ip))
+    locks = _soft(_ellipse(u, v, 0.0, 0.1, fw + 0.08, cv.p("hair_len") - 0.1), ip)
+    locks.mul_(_soft(u.abs() - fw + 0.1, ip)).mul_(cv.p("long"))
+    cv.img.lerp_(hair, torch.maximum(cap, locks).unsqueeze(1))
 
-    # lighting: level x directional gradient x colour cast, then sensor noise
-    light = _p(st, "light") + _p(st, "grad_x") * grid.view(1, 1, size) + _p(st, "grad_y") * grid.view(1, size, 1)
-    img.mul_(light.unsqueeze(1)).mul_(_c(st, "cast"))
-    img.add_(nz.flip(-1).mul_(_p(st, "sensor").unsqueeze(1) * 3.4))
+
+def _light_and_quantise(cv: _Canvas, size: int) -> torch.Tensor:
+    """Lighting (level x directional gradient x colour cast), sensor noise, then uint8."""
+    grid, img = cv.grid, cv.img
+    light = cv.p("light") + cv.p("grad_x") * grid.view(1, 1, size) + cv.p("grad_y") * grid.view(1, size, 1)
+    img.mul_(light.unsqueeze(1)).mul_(cv.c("cast"))
+    img.add_(cv.nz.flip(-1).mul_(cv.p("sensor").unsqueeze(1) * 3.4))
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 
