@@ -11,9 +11,10 @@ from dataclasses import fields, replace
 from typing import Any, Literal
 
 from .checks import check_ratio, check_type
-from .data import CELEBA_ATTRIBUTES, DATASETS, SYNTH_ATTRIBUTES
+from .data import DATASETS
 from .data.base import check_min_group_size, sensitive_columns
 from .data.folder import check_fractions
+from .data.registry import dataset_names, dataset_spec
 from .data.synth import SynthConfig
 from .models import ARCHITECTURES, check_arch
 from .plans import plan_of
@@ -208,8 +209,8 @@ def validate(cfg: RunConfig) -> None:
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {cfg.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     d = cfg.data
-    if d.name not in DATASETS:
-        raise ValueError(f"unknown dataset {d.name!r}; choose one of {', '.join(DATASETS)}")
+    if d.name not in dataset_names():
+        raise ValueError(f"unknown dataset {d.name!r}; choose one of {', '.join(dataset_names())}")
     check_settings(d)
     check_arch(cfg.arch, d.size)
     _validate_data(d)
@@ -217,17 +218,10 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {cfg.device!r}")
 
 
-#: Attribute names a dataset has whatever its files say (CelebA: its 40 columns; UTKFace and FairFace: the
-#: columns their loaders build). LFW's and a folder's come from their files and are checked on loading.
-_KNOWN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "synth": SYNTH_ATTRIBUTES, "celeba": CELEBA_ATTRIBUTES, "utkface": ("age", "gender", "race", "young"),
-    "fairface": ("age", "gender", "race", "service_test", "young"),
-}
-#: Data settings only some datasets read, with the value that means "not set".
-_DATASET_SETTINGS: dict[str, tuple[tuple[str, ...], Any]] = {
-    "labels": (("folder",), None), "image_column": (("folder",), "file"),
-    "split_fractions": (("folder", "utkface"), None), "positive": (("folder", "utkface", "fairface"), None),
-}
+#: Data settings only the datasets whose spec reads them take (`fapkit.data.registry.DatasetSpec.options`); any
+#: other dataset must leave them at their default.
+_DATASET_ONLY = ("labels", "image_column", "split_fractions", "positive")
+_UNSET_DATA = {f.name: f.default for f in fields(DataConfig)}
 
 
 def _validate_data(d: DataConfig) -> None:
@@ -239,7 +233,8 @@ def _validate_data(d: DataConfig) -> None:
     columns = sensitive_columns(d.sensitive)  # a ValueError for an empty, repeated or non-string name
     if d.target == d.sensitive or d.target in columns:
         raise ValueError(f"target and sensitive attribute must differ, both are {d.target!r}")
-    known = _KNOWN_ATTRIBUTES.get(d.name)
+    spec = dataset_spec(d.name)
+    known = spec.known
     if known is not None:
         for role, value in (("target", d.target), *(("sensitive", c) for c in columns)):
             if value not in known:
@@ -250,9 +245,10 @@ def _validate_data(d: DataConfig) -> None:
     if d.name == "folder" and d.root is None:
         raise ValueError("dataset 'folder' needs root (the image folder; its labels default to root/labels.csv, "
                          "or set labels)")
-    for name, (datasets, unset) in _DATASET_SETTINGS.items():
-        if getattr(d, name) != unset and d.name not in datasets:
-            raise ValueError(f"{name} applies to dataset {' and '.join(map(repr, datasets))}, not {d.name!r}; "
+    for name in _DATASET_ONLY:
+        unset, readers = _UNSET_DATA[name], [n for n in dataset_names() if name in dataset_spec(n).options]
+        if getattr(d, name) != unset and d.name not in readers:
+            raise ValueError(f"{name} applies to dataset {' and '.join(map(repr, readers))}, not {d.name!r}; "
                              f"leave it at {unset!r}")
     if d.labels is not None:
         check_type("labels", d.labels, str)

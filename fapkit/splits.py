@@ -5,25 +5,17 @@ from typing import Any
 
 from .config import DataConfig
 from .data import load
+from .data.registry import dataset_spec
 
 
 def dataset_options(data: DataConfig) -> dict[str, Any]:
     """The keyword arguments of `fapkit.data.load` that `data` sets beyond name, target, sensitive, size and root.
 
-    ``data_seed`` is the synthetic generator's seed, and the split seed of LFW and of the table
-    datasets (folder, UTKFace, FairFace); the folder settings go to the datasets that read them.
+    Each dataset's spec names the settings it reads (`fapkit.data.registry.DatasetSpec.options`): ``data_seed``
+    is the synthetic generator's seed and the split seed of LFW and of the table datasets (folder, UTKFace,
+    FairFace); the folder settings go to the datasets that read them.
     """
-    name = data.name
-    if name == "synth":
-        return dict(correlation=data.correlation, label_noise=data.label_noise, seed=data.data_seed)
-    extra: dict[str, Any] = {"seed": data.data_seed} if name in ("lfw", "folder", "utkface", "fairface") else {}
-    if name == "folder":
-        extra.update(labels=data.labels, image_column=data.image_column)
-    if name in ("folder", "utkface"):
-        extra["fractions"] = data.split_fractions
-    if name in ("folder", "utkface", "fairface"):
-        extra["positive"] = data.positive
-    return extra
+    return {keyword: getattr(data, setting) for setting, keyword in dataset_spec(data.name).options.items()}
 
 
 def load_splits(data: DataConfig) -> dict[str, Any]:

@@ -8,47 +8,38 @@ batch it. Nothing here downloads anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
-
-import numpy as np
-import torch
+from typing import Any, Sequence
 
 from .base import (
     CELEBA_ATTRIBUTES,
     SPLITS,
     FaceTensors,
     TensorLoader,
-    check_attributes,
     check_group_sizes,
     check_min_group_size,
-    combination_groups,
     make_loader,
     sensitive_columns,
     sensitive_label,
 )
-from .celeba import ATTR_FILE as CELEBA_ATTR_FILE
-from .celeba import CelebA, read_attr_file
+from .celeba import CelebA
 from .folder import FairFace, FolderDataset, TableFaces, UTKFace
-from .lfw import ATTR_FILE as LFW_ATTR_FILE
-from .lfw import LFW, read_lfw_attributes
-from .lfw import _binary_attributes as lfw_binary_attributes
+from .lfw import LFW
+from .registry import DatasetSpec, dataset_names, dataset_spec, register_dataset
 from .synth import SYNTH_ATTRIBUTES, SynthFaces
 
-DATASETS: tuple[str, ...] = ("synth", "celeba", "lfw", "folder", "utkface", "fairface")
+#: The registered datasets (`fapkit.data.registry`), in registration order.
+DATASETS: tuple[str, ...] = dataset_names()
 
 #: Where ``load`` looks when ``root`` is None (relative to the working directory).
-DEFAULT_ROOTS: dict[str, str] = {"celeba": "data/celeba", "lfw": "data/lfw", "utkface": "data/utkface",
-                                 "fairface": "data/fairface"}
+DEFAULT_ROOTS: dict[str, str] = {n: dataset_spec(n).root for n in DATASETS if dataset_spec(n).root is not None}
 
 #: (target, sensitive) that ``load`` uses when they are not given; a folder's columns must be named.
-DEFAULT_ATTRIBUTES: dict[str, tuple[str, str]] = {
-    "synth": ("Attractive", "Male"), "celeba": ("Attractive", "Male"), "lfw": ("Attractive", "Male"),
-    "utkface": ("gender", "race"), "fairface": ("gender", "race"),
-}
+DEFAULT_ATTRIBUTES: dict[str, tuple[str, str]] = {n: dataset_spec(n).attributes for n in DATASETS
+                                                  if dataset_spec(n).attributes is not None}
 
 
 def load(
-    name: Literal["synth", "celeba", "lfw", "folder", "utkface", "fairface"],
+    name: str,
     *,
     split: str = "train",
     target: str | None = None,
@@ -79,62 +70,17 @@ def load(
     """
     if min_group_size is not None:
         check_min_group_size(min_group_size)
+    spec = dataset_spec(name)  # a ValueError naming the registered datasets
     sized = {} if min_group_size is None else {"min_group_size": min_group_size}
-    if name == "folder":
-        if root is None:
-            raise ValueError("dataset 'folder' needs root= (the image folder; its labels default to root/labels.csv)")
-        return FolderDataset(root, split, target, sensitive, size, **sized, **kwargs)
-    default_target, default_sensitive = DEFAULT_ATTRIBUTES.get(name, ("Attractive", "Male"))
+    default_target, default_sensitive = spec.attributes or (None, None)
     target = default_target if target is None else target
     sensitive = default_sensitive if sensitive is None else sensitive
-    if name in ("utkface", "fairface"):
-        cls = UTKFace if name == "utkface" else FairFace
-        return cls(root or DEFAULT_ROOTS[name], split, target, sensitive, size, **sized, **kwargs)
-    if name == "synth":
-        if root is not None:
-            kwargs.setdefault("cache_dir", root)
-        return SynthFaces(split=split, target=target, sensitive=sensitive, size=size, **sized, **kwargs)
-    if name not in ("celeba", "lfw"):
-        raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
-    folder = Path(root or DEFAULT_ROOTS[name])
-    columns = sensitive_columns(sensitive)
-    universe = _observed_combinations(name, folder, target, columns) if len(columns) > 1 else None
-    cls = CelebA if name == "celeba" else LFW
-    ds = cls(folder, split, target, columns[0], size, **kwargs)
-    if universe is not None:
-        z, names = combination_groups({c: ds.attributes[c].numpy() for c in columns}, columns, universe=universe)
-        ds.set_groups(torch.from_numpy(z), sensitive=sensitive_label(columns), group_names=names)
-    if min_group_size:
-        ds.check_group_sizes(min_group_size, split=split)
-    return ds
-
-
-def _observed_combinations(name: str, root: Path, target: str, columns: tuple[str, ...]) -> np.ndarray | None:
-    """The combinations of ``columns``' values over a CelebA / LFW attribute table (every split), sorted.
-
-    Checks the names first (a ValueError listing the valid ones). None when the table is absent:
-    the dataset class then raises its own error naming the files it expected.
-    """
-    if name == "celeba":
-        path = root / CELEBA_ATTR_FILE
-        if not path.is_file():
-            return None
-        _, names, values = read_attr_file(path)
-        check_attributes(target, columns, names, dataset="CelebA")
-        stack = values[:, [names.index(c) for c in columns]]
-    else:
-        path = root / LFW_ATTR_FILE
-        if not path.is_file():
-            return None
-        _, _, names, scores = read_lfw_attributes(path)
-        attrs = lfw_binary_attributes(names, scores)
-        check_attributes(target, columns, attrs, dataset="LFW")
-        stack = np.stack([attrs[c] for c in columns], axis=1)
-    return np.unique(stack.astype(np.int64), axis=0)
+    return spec.open(root if root is not None else spec.root, split, target, sensitive, size, sized, dict(kwargs))
 
 
 __all__ = [
-    "CELEBA_ATTRIBUTES", "CelebA", "DATASETS", "DEFAULT_ATTRIBUTES", "FaceTensors", "FairFace", "FolderDataset", "LFW",
-    "SPLITS", "SYNTH_ATTRIBUTES", "SynthFaces", "TableFaces", "TensorLoader", "UTKFace", "check_group_sizes", "load",
-    "make_loader", "sensitive_columns", "sensitive_label",
+    "CELEBA_ATTRIBUTES", "CelebA", "DATASETS", "DEFAULT_ATTRIBUTES", "DatasetSpec", "FaceTensors", "FairFace",
+    "FolderDataset", "LFW", "SPLITS", "SYNTH_ATTRIBUTES", "SynthFaces", "TableFaces", "TensorLoader", "UTKFace",
+    "check_group_sizes", "dataset_spec", "load", "make_loader", "register_dataset", "sensitive_columns",
+    "sensitive_label",
 ]
