@@ -191,6 +191,7 @@ class AdversaryConfig:
         "fixed", what=_WARMUP_RULES, help="\"plateau\": stop once the held-out advantage stops rising; \"informed\": "
         "... and has reached warmup_share of what the predictions carry about z (`fapkit.fairness.information`)")
     disc_input: DiscInput = setting("prob")  # "logit": the heads read the logit standardised on the starting model
+    disc_balance: bool = setting(False)  # L_D weighs every sensitive group alike, not every sample (paper: False)
     warmup_share: float = setting(0.5, low=0, low_open=True, high=1, why="a share of the information reference",
                                   help="the held-out advantage an informed adversary reaches, as a share of the reference")
     lam_ramp: float = setting(0.0, low=0, high=1, high_open=True, what="a fraction of the stage's steps",

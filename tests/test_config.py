@@ -55,7 +55,7 @@ def test_presets():
 
 # Settings that, by design, do not change a method's result (everything else must change its key).
 _ADVERSARY = {"disc_lr", "disc_hidden", "disc_steps", "disc_warmup", "disc_warmup_rule", "lam_ramp", "disc_input",
-              "warmup_share"}
+              "warmup_share", "disc_balance"}
 _FAIRGRAPE = {"keep_per_iteration", "finetune_epochs", "importance_images"}  # FairGRAPE's own section
 _CEAG = {"epsilon", "dual_lr", "replay_buffer"}  # CEAG's own section
 _OTHERS = _FAIRGRAPE | _CEAG
@@ -81,7 +81,7 @@ _CHANGED = {"arch": "mobilenet_v2", "ratio": 0.5, "structure": "channel", "alpha
             "weight_decay": 0.1, "seed": 5, "weights": "w.pt", "device": "cuda", "disc_warmup_rule": "plateau",
             "lam_ramp": 0.3, "schedule": "constant", "lr_warmup": 0.2, "bn_reestimate": False,
             "masked_lr": 0.3, "keep_per_iteration": 0.5, "finetune_epochs": 1, "importance_images": 10,
-            "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7, "disc_input": "logit", "warmup_share": 0.3,
+            "epsilon": 0.05, "dual_lr": 0.3, "replay_buffer": 7, "disc_input": "logit", "warmup_share": 0.3, "disc_balance": True,
             "budget": "patience", "patience": 3, "budget_ceiling": 2, "budget_tail": 0.5,
             "budget_epoch_steps": 9}
 _DATA_CHANGED = {"name": "celeba", "target": "Smiling", "sensitive": "Young", "size": 64, "root": "/x",

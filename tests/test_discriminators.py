@@ -85,3 +85,22 @@ def test_projection_on_a_conv_shaped_tensor_matches_hand_computation():
 def test_projection_with_zero_adversary_gradient_leaves_gradient_alone():
     g = torch.randn(3, 3)
     assert torch.equal(project_out(g, torch.zeros(3, 3), 1.0), g)
+
+
+def test_a_balanced_discriminator_weighs_every_group_alike_and_agrees_on_balanced_groups():
+    torch.manual_seed(0)
+    plain, balanced = FairnessDiscriminator(alpha=0.5), FairnessDiscriminator(alpha=0.5, balance=True)
+    balanced.load_state_dict(plain.state_dict())
+    prob = torch.rand(8)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    even = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1])  # two of each group in each y cell
+    a, b = plain.loss(prob, y, even), balanced.loss(prob, y, even)
+    assert torch.allclose(a["l_d"], b["l_d"]) and torch.allclose(a["l_di"], b["l_di"])
+    skewed = torch.tensor([0, 0, 0, 1, 0, 0, 0, 0])  # one minority sample, in the y = 0 cell
+    di, deo = plain.per_sample_losses(prob, y, skewed)
+    out = balanced.loss(prob, y, skewed)
+    assert torch.isclose(out["l_di"], (di[skewed == 0].mean() + di[skewed == 1].mean()) / 2)
+    cell0 = (deo[:3].mean() + deo[3]) / 2  # y = 0: both groups alike; y = 1: the majority alone
+    assert torch.isclose(out["l_deo"], (4 * cell0 + 4 * deo[4:].mean()) / 8)
+    out["l_d"].backward()  # differentiable through the group means
+    assert all(p.grad is not None for p in balanced.parameters())

@@ -56,6 +56,15 @@ def _frequencies(z: torch.Tensor, groups: int, dtype: torch.dtype) -> torch.Tens
     return counts / counts.sum().clamp_min(1)
 
 
+def _group_balanced_mean(each: torch.Tensor, z: torch.Tensor, groups: int) -> torch.Tensor:
+    """The mean over the groups present in `z` of each group's mean of `each` (every group weighs alike)."""
+    zl = z.reshape(-1).long()
+    counts = torch.bincount(zl, minlength=groups)[:groups].to(each.dtype)
+    sums = torch.zeros(groups, dtype=each.dtype, device=each.device).index_add(0, zl, each)
+    present = counts > 0
+    return (sums[present] / counts[present]).mean()
+
+
 class FairnessDiscriminator(nn.Module):
     """DI head plus one DEO head per target value, mixed by α (α=1: DI only, α=0: DEO only).
 
@@ -63,10 +72,16 @@ class FairnessDiscriminator(nn.Module):
     heads are binary, one logit each, and everything is as for a binary attribute (the same
     parameters, created in the same order: a seeded run gives the same numbers whatever the k-group
     code). With k > 2 each head ends in k units, a k-way softmax over z.
+
+    ``balance``: L_DI and L_DEO weigh every sensitive group alike (the mean over the groups of each group's
+    mean loss; for DEO within each y cell, the cells then weighted by their size) instead of every sample
+    alike, so that a minority's few samples are not a small share of the loss the heads fit and the
+    generator pushes against. With balanced groups the two agree.
     """
 
-    def __init__(self, alpha: float, hidden: int = 8, groups: int = 2) -> None:
+    def __init__(self, alpha: float, hidden: int = 8, groups: int = 2, balance: bool = False) -> None:
         super().__init__()
+        self.balance = bool(balance)
         alpha = check_alpha(alpha)
         if hidden < 1:
             raise ValueError(f"discriminator hidden units must be >= 1, got {hidden}")
@@ -115,9 +130,18 @@ class FairnessDiscriminator(nn.Module):
     def loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_DI, L_DEO (mean cross-entropy for predicting z) and the mixture L_D = α·L_DI + (1−α)·L_DEO."""
         di_each, deo_each = self.per_sample_losses(prob, y, z)
-        l_di, l_deo = di_each.mean(), deo_each.mean()
+        if self.balance:
+            l_di, l_deo = _group_balanced_mean(di_each, z, self.groups), self._cell_balanced_mean(deo_each, y, z)
+        else:
+            l_di, l_deo = di_each.mean(), deo_each.mean()
         return {"l_di": l_di, "l_deo": l_deo, "l_d": self.alpha * l_di + (1.0 - self.alpha) * l_deo,
                 "di_each": di_each, "deo_each": deo_each}
+
+    def _cell_balanced_mean(self, each: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        yb, zl = y.reshape(-1).bool(), z.reshape(-1).long()
+        parts = [(int(cell.sum()), _group_balanced_mean(each[cell], zl[cell], self.groups)) for cell in (~yb, yb)
+                 if cell.any()]
+        return sum(n * loss for n, loss in parts) / sum(n for n, _ in parts)
 
     def confusion_loss(self, prob: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the heads against the base rate of z (per y cell for DEO).

@@ -444,7 +444,7 @@ def _discriminator(stage: Stage, device: torch.device,
     if not stage.adversarial:
         return None, None
     game = stage.game
-    disc = FairnessDiscriminator(game.alpha, game.disc_hidden, groups=groups).to(device)
+    disc = FairnessDiscriminator(game.alpha, game.disc_hidden, groups=groups, balance=game.disc_balance).to(device)
     return disc, torch.optim.Adam(disc.parameters(), lr=game.disc_lr)
 
 
