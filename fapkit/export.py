@@ -62,7 +62,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from . import __version__
@@ -280,7 +279,7 @@ def _manifest(result: RunResult, masks: dict[str, torch.Tensor], payloads: dict[
                   "values": "RGB in [0, 1] (uint8 / 255), no mean/std normalisation (the kit's loaders)",
                   "output": "one logit per image; the prediction is logit > 0"},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "safetensors": safetensors_version, "fapkit": __version__},
+                     "torchvision": _torchvision_version(), "safetensors": safetensors_version, "fapkit": __version__},
         "method": result.method, "method_title": spec_of(result.method).title,
         "config": result.config.to_dict(), "settings": stage_settings(result.method, result.config),
         "run_dir": result.run_dir,
@@ -419,3 +418,10 @@ def _onnx_check(data: bytes, model: nn.Module, size: int, batch: int = 8) -> dic
                            f"(tolerance {ONNX_TOLERANCE:g}); not written")
     return {"checked": True, "runtime": f"onnxruntime {onnxruntime.__version__}", "batch": batch,
             "max_abs_diff": diff, "tolerance": ONNX_TOLERANCE}
+
+
+def _torchvision_version() -> str:
+    import torchvision  # on demand: importing it costs seconds, and a small_cnn run needs none
+
+    return torchvision.__version__
+

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torchvision
 
 ARCHITECTURES = ("resnet18", "shufflenet_v2_x1_0", "mobilenet_v2", "small_cnn")
 
@@ -52,6 +51,8 @@ def build_model(arch: str, *, weights: str | Path | None = None, seed: int | Non
     if arch == "small_cnn":
         model: nn.Module = SmallCNN()
     else:
+        import torchvision  # here, not at import: it costs seconds (torch._dynamo), and small_cnn runs need none
+
         model = getattr(torchvision.models, arch)(weights=None, num_classes=1)
     if weights is not None:
         load_weights(model, weights, arch=arch)
