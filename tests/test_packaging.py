@@ -30,3 +30,15 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
     assert "make demo" in readme
+
+
+def test_importing_the_kit_and_its_notebook_helpers_leaves_torchvision_unimported():
+    """torchvision's import pulls torch._dynamo (seconds per notebook kernel): only a torchvision model needs it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fapkit, fapkit.notebook, fapkit.presentation, fapkit.series; "
+            "from fapkit.models import build_model; build_model('small_cnn'); "
+            "assert 'torchvision' not in sys.modules, 'torchvision imported'; "
+            "build_model('resnet18'); assert 'torchvision' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
