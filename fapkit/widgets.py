@@ -184,8 +184,9 @@ class PruningExplorer(widgets.VBox):
     def _refresh_if_current(self, settings: dict[str, float]) -> None:
         """A grid point finished: show it if the sliders still point at it (off the Dask thread)."""
         if self.settings() == settings:
-            self.refreshing = threading.Thread(target=self.update, daemon=True)
-            self.refreshing.start()
+            refreshing = threading.Thread(target=self.update, daemon=True)
+            refreshing.start()
+            self.refreshing = refreshing  # published once started: a reader may join() it at once
 
     def _redraw(self, result: Any) -> None:
         try:

@@ -273,8 +273,8 @@ def test_a_seeded_binary_fit_is_bit_identical_with_the_binary_discriminator(monk
     old = _binary_reference()
 
     class BinaryDisc(old.FairnessDiscriminator):
-        def __init__(self, alpha, hidden=8, groups=2):
-            assert groups == 2
+        def __init__(self, alpha, hidden=8, groups=2, balance=False):
+            assert groups == 2 and not balance  # the binary code had no group balancing: the default
             super().__init__(alpha, hidden)
             self.groups = 2
 
