@@ -193,7 +193,7 @@ def validate(cfg: RunConfig) -> None:
             raise TypeError(f"{name} must be a {cls.__name__}, got {type(getattr(cfg, name)).__name__}")
     for name in SECTIONS:
         if name != "data":
-            getattr(cfg, name).check()
+            check_settings(getattr(cfg, name))
     check_settings(cfg)  # every field's type and bounds (`fapkit.settings.Rule`)
     check_ratio(cfg.ratio)
     if cfg.init == "random" and not spec.random_init:

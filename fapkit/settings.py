@@ -36,12 +36,6 @@ def allowed(kind: Any) -> tuple[str, ...]:
     return get_args(kind)
 
 
-def check_choice(name: str, value: Any, kind: Any) -> None:
-    """A ValueError naming the setting, the bad value and the allowed ones, unless `value` is one of them."""
-    if value not in allowed(kind):
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed(kind)))}, got {value!r}")
-
-
 _UNSET = object()
 
 
@@ -198,10 +192,6 @@ class AdversaryConfig:
                               help="fraction of the stage over which λ rises linearly from 0 (paper: 0)")
     generator_form: GeneratorForm = setting("paper")
 
-    def check(self) -> None:
-        """Raise a ValueError/TypeError naming the first bad setting and what is allowed."""
-        check_settings(self)
-
 
 @dataclass(frozen=True)
 class FairGrapeConfig:
@@ -215,9 +205,6 @@ class FairGrapeConfig:
     keep_per_iteration: float = setting(0.9, low=0, high=1, low_open=True, high_open=True)
     finetune_epochs: int = setting(3, low=0)
     importance_images: int | None = setting(None, low=1, none_means="all")
-
-    def check(self) -> None:
-        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -234,9 +221,6 @@ class CeagConfig:
     epsilon: float = setting(0.01, low=0, symbol="CEAG's tolerance ε")
     dual_lr: float = setting(1e-4, low=0, low_open=True)
     replay_buffer: int = setting(40, low=1, why="predictions kept per group")
-
-    def check(self) -> None:
-        check_settings(self)
 
 
 @dataclass(frozen=True)
